@@ -1,0 +1,22 @@
+"""spacy-kd-ner: distil transformer NER teachers into compact LSTM-CNN-CRF
+students, inside spaCy."""
+
+from .loss import DistillationLoss, configure_distillation_loss_v1
+from .models.crf_layer import build_crf_layer_v1
+from .models.lstm_cnn import build_lstm_cnn_encoder_v1
+from .models.tagger import build_entity_tagger_v1
+from .pipeline import EntityTaggerPipe, make_kd_ner
+from .scores import TeacherScoresError, get_teacher_scores, set_teacher_scores
+
+__all__ = [
+    "DistillationLoss",
+    "EntityTaggerPipe",
+    "TeacherScoresError",
+    "build_crf_layer_v1",
+    "build_entity_tagger_v1",
+    "build_lstm_cnn_encoder_v1",
+    "configure_distillation_loss_v1",
+    "get_teacher_scores",
+    "make_kd_ner",
+    "set_teacher_scores",
+]

@@ -1,0 +1,198 @@
+"""`kd-ner benchmark`: words/s by batch size, parameters, size and peak memory
+of one or more pipelines, each in a process of its own."""
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from spacy.cli._util import Arg, Opt, string_to_list
+from wasabi import Printer, msg
+
+from ..benchmark import MaxDocs, benchmark_pipelines
+from ..evaluation import write_metrics
+from ._app import kd_app
+
+
+@kd_app.command("benchmark")
+def benchmark_cli(
+    data_path: Path = Arg(
+        ..., help="Docs to run: a .spacy file or a directory of them", exists=True
+    ),
+    models: List[str] = Opt(
+        ...,
+        "--model",
+        "-m",
+        help="A pipeline as NAME=PATH (or PATH); repeat for several",
+    ),
+    batch_sizes: str = Opt(
+        "1,32,64,128", "--batch-sizes", "-b", help="Comma-separated batch sizes"
+    ),
+    n_runs: int = Opt(
+        3,
+        "--n-runs",
+        "-n",
+        min=1,
+        help="Timed runs per batch size (the median is reported)",
+    ),
+    n_threads: Optional[int] = Opt(
+        None,
+        "--threads",
+        "-t",
+        min=1,
+        help="torch (and BLAS) threads; default: leave as is",
+    ),
+    max_docs: Optional[int] = Opt(
+        None,
+        "--max-docs",
+        min=1,
+        help="Time at most this many docs at every batch size",
+    ),
+    max_docs_bs1: int = Opt(
+        300,
+        "--max-docs-bs1",
+        min=0,
+        help="Time at most this many docs at batch size 1 (0: no limit)",
+    ),
+    warmup_docs: int = Opt(
+        32, "--warmup-docs", min=0, help="Docs to warm up on before each batch size"
+    ),
+    in_process: bool = Opt(
+        False,
+        "--in-process",
+        help="Run all pipelines in this process (no per-pipeline peak memory)",
+    ),
+    output: Optional[Path] = Opt(
+        None, "--output", "-o", help="Output JSON file", dir_okay=False
+    ),
+    code_path: Optional[Path] = Opt(
+        None,
+        "--code",
+        "-c",
+        help="Python file with additional code (registered functions) to import",
+    ),
+):
+    """
+    Benchmark the CPU inference speed (words/s of nlp.pipe on pre-tokenized
+    docs, median of --n-runs), parameter count, size on disk and peak memory
+    of pipelines. Each pipeline runs in a fresh process, so peak memory is its
+    own (on top of the interpreter, spaCy, torch and spaCy's plugins:
+    baseline_rss_mb).
+    """
+    sizes = string_to_list(batch_sizes, intify=True)
+    if not sizes or any(bs < 1 for bs in sizes):
+        msg.fail(f"Invalid batch sizes: {batch_sizes}", exits=1)
+    benchmark(
+        data_path,
+        parse_model_specs(models),
+        batch_sizes=sizes,
+        n_runs=n_runs,
+        n_threads=n_threads,
+        max_docs=doc_limits(sizes, max_docs, max_docs_bs1 or None),
+        warmup_docs=warmup_docs,
+        isolate=not in_process,
+        output=output,
+        code_path=code_path,
+        silent=False,
+    )
+
+
+def parse_model_specs(specs: List[str]) -> Dict[str, str]:
+    """Parse `NAME=PATH` strings (a bare `PATH` is named after its last part).
+
+    specs (List[str]): The strings.
+    RETURNS (Dict[str, str]): Names to paths, in the given order.
+    """
+    models: Dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).name, spec
+        if not name or not path:
+            msg.fail(f"Invalid --model {spec!r}: expected NAME=PATH", exits=1)
+        if name in models:
+            msg.fail(f"Duplicate pipeline name: {name}", exits=1)
+        models[name] = path
+    return models
+
+
+def doc_limits(
+    batch_sizes: List[int], max_docs: Optional[int], max_docs_bs1: Optional[int]
+) -> MaxDocs:
+    """The per-batch-size doc limits from the CLI's two options.
+
+    RETURNS (Dict[int, Optional[int]]): Batch size to doc limit (None: all).
+    """
+    limits: Dict[int, Optional[int]] = {bs: max_docs for bs in batch_sizes}
+    if max_docs_bs1 is not None and 1 in limits:
+        limits[1] = max_docs_bs1 if max_docs is None else min(max_docs, max_docs_bs1)
+    return limits
+
+
+def benchmark(
+    data_path: Path,
+    models: Dict[str, str],
+    *,
+    batch_sizes: List[int],
+    n_runs: int = 3,
+    n_threads: Optional[int] = None,
+    max_docs: MaxDocs = None,
+    warmup_docs: int = 32,
+    isolate: bool = True,
+    output: Optional[Path] = None,
+    code_path: Optional[Path] = None,
+    silent: bool = True,
+) -> Dict[str, Dict[str, Any]]:
+    """Run `benchmark_pipelines`, print a table and save the results.
+
+    RETURNS (Dict[str, Dict[str, Any]]): Pipeline name to its results.
+    """
+    printer = Printer(no_print=silent, pretty=not silent)
+    results = benchmark_pipelines(
+        models,
+        data_path,
+        batch_sizes=batch_sizes,
+        n_runs=n_runs,
+        warmup_docs=warmup_docs,
+        n_threads=n_threads,
+        max_docs=max_docs,
+        code_path=code_path,
+        isolate=isolate,
+    )
+    print_results(results, batch_sizes, printer)
+    if output is not None:
+        write_metrics(results, output)
+        printer.good(f"Saved results to {output}")
+    return results
+
+
+def _num(value: Optional[float], fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def print_results(
+    results: Dict[str, Dict[str, Any]], batch_sizes: List[int], printer: Printer
+) -> None:
+    """Print words/s per batch size, parameters, size and peak memory."""
+    rows = []
+    for name, result in results.items():
+        wps = result["words_per_second"]
+        rows.append(
+            [name]
+            + [_num(wps.get(str(bs)), ",.0f") for bs in batch_sizes]
+            + [
+                _num(result["n_params"] / 1e6, ".2f"),
+                _num(result["size_mb"], ".1f"),
+                _num(result["peak_rss_mb"], ".0f"),
+            ]
+        )
+    header = (
+        ["pipeline"]
+        + [f"bs={bs} w/s" for bs in batch_sizes]
+        + ["params (M)", "disk MB", "peak RSS MB"]
+    )
+    threads = {result["n_threads"] for result in results.values()}
+    printer.table(
+        rows,
+        header=header,
+        aligns=["l"] + ["r"] * (len(header) - 1),
+        title=f"Inference speed (words/s, median; torch threads: {sorted(threads)})",
+    )

@@ -1,0 +1,138 @@
+"""`kd-ner evaluate`: seqeval and spaCy NER scores of a pipeline on gold docs."""
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from spacy import util
+from spacy.cli._util import Arg, Opt, import_code, setup_gpu
+from wasabi import Printer
+
+from ..evaluation import evaluate_ner, write_metrics
+from ._app import kd_app
+
+
+@kd_app.command("evaluate")
+def evaluate_cli(
+    model: str = Arg(..., help="Pipeline name or path"),
+    data_path: Path = Arg(
+        ..., help="Gold data: a .spacy file or a directory of them", exists=True
+    ),
+    output: Optional[Path] = Opt(
+        None, "--output", "-o", help="Output JSON file for metrics", dir_okay=False
+    ),
+    batch_size: int = Opt(
+        128, "--batch-size", "-b", min=1, help="Batch size of nlp.pipe"
+    ),
+    use_gpu: int = Opt(-1, "--gpu-id", "-g", help="GPU ID or -1 for CPU"),
+    code_path: Optional[Path] = Opt(
+        None,
+        "--code",
+        "-c",
+        help="Python file with additional code (registered functions) to import",
+    ),
+):
+    """
+    Score a pipeline's entities on gold docs with seqeval (IOB2, conlleval-
+    compatible default mode) and with spaCy's own scorer, side by side. The
+    pipeline runs on the gold tokens (its tokenizer is not used). Scores are
+    printed as percentages and saved as fractions (0-1).
+    """
+    import_code(code_path)
+    evaluate(
+        model,
+        data_path,
+        output=output,
+        batch_size=batch_size,
+        use_gpu=use_gpu,
+        silent=False,
+    )
+
+
+def evaluate(
+    model: str,
+    data_path: Path,
+    *,
+    output: Optional[Path] = None,
+    batch_size: int = 128,
+    use_gpu: int = -1,
+    silent: bool = True,
+) -> Dict[str, Any]:
+    """Load a pipeline, score it with `evaluate_ner`, print and save the scores.
+
+    model (str): Pipeline name or path.
+    data_path (Path): Gold `.spacy` file or directory.
+    output (Optional[Path]): Where to write the metrics as JSON.
+    batch_size (int): Batch size of `nlp.pipe`.
+    use_gpu (int): GPU id, or -1 for CPU.
+    silent (bool): Print nothing.
+    RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`.
+    """
+    msg = Printer(no_print=silent, pretty=not silent)
+    setup_gpu(use_gpu, silent=silent)
+    nlp = util.load_model(model)
+    metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
+    print_metrics(metrics, msg)
+    if output is not None:
+        write_metrics(metrics, output)
+        msg.good(f"Saved metrics to {output}")
+    return metrics
+
+
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value * 100:.2f}"
+
+
+def print_metrics(metrics: Dict[str, Any], msg: Printer) -> None:
+    """Print micro and per-type P/R/F (seqeval) beside spaCy's scores.
+
+    metrics (Dict[str, Any]): The output of `evaluate_ner`.
+    msg (Printer): The printer.
+    """
+    spacy_scores = metrics["spacy"]
+    spacy_per_type = spacy_scores.get("ents_per_type") or {}
+    rows: List[List[str]] = []
+    micro = metrics["micro"]
+    rows.append(
+        [
+            "ALL (micro)",
+            _pct(micro["p"]),
+            _pct(micro["r"]),
+            _pct(micro["f"]),
+            str(micro["support"]),
+            _pct(spacy_scores["ents_p"]),
+            _pct(spacy_scores["ents_r"]),
+            _pct(spacy_scores["ents_f"]),
+        ]
+    )
+    for label in sorted(set(metrics["per_type"]) | set(spacy_per_type)):
+        ours = metrics["per_type"].get(label, {})
+        theirs = spacy_per_type.get(label, {})
+        rows.append(
+            [
+                label,
+                _pct(ours.get("p")),
+                _pct(ours.get("r")),
+                _pct(ours.get("f")),
+                str(ours.get("support", "-")),
+                _pct(theirs.get("p")),
+                _pct(theirs.get("r")),
+                _pct(theirs.get("f")),
+            ]
+        )
+    msg.table(
+        rows,
+        header=("", "P", "R", "F", "Gold", "spaCy P", "spaCy R", "spaCy F"),
+        aligns=("l", "r", "r", "r", "r", "r", "r", "r"),
+        title="NER (seqeval, IOB2, conlleval mode) | spaCy scorer",
+    )
+    wps = metrics["words_per_second"]
+    msg.info(
+        f"{metrics['n_docs']} docs, {metrics['n_tokens']} words, "
+        f"{'-' if wps is None else f'{wps:.0f}'} words/s "
+        f"(batch size {metrics['batch_size']})"
+    )
+    if metrics["n_docs_unannotated"]:
+        msg.warn(
+            f"{metrics['n_docs_unannotated']} gold docs have no entity "
+            "annotation and were not scored"
+        )

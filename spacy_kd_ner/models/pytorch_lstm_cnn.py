@@ -1,0 +1,104 @@
+"""The LSTM-CNN encoder as a torch module (word embeddings, char-CNN, BiLSTM).
+
+Shapes follow the paper's code (NLP Architect's ``NERCRF``): 16-d characters,
+128 filters of width 3 max-pooled over each word, a 2-layer BiLSTM of 100 units
+per direction, dropout 0.5.
+"""
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+PAD_ID = 0
+"""Row 0 of both embedding tables is padding; words use 1 as 'unknown'."""
+UNKNOWN_WORD_ID = 1
+
+
+class ResizableEmbedding(nn.Embedding):
+    """An embedding table whose row count is only known once the pipeline's
+    vectors (or the hashing size) are seen at initialization, and which takes
+    the row count of whatever state dict is loaded into it."""
+
+    def resize(self, num_embeddings: int) -> None:
+        weight = torch.empty(num_embeddings, self.embedding_dim)
+        nn.init.normal_(weight, std=0.1)
+        weight[PAD_ID] = 0.0
+        self.weight = nn.Parameter(weight.to(self.weight.device))
+        self.num_embeddings = num_embeddings
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        incoming = state_dict.get(prefix + "weight")
+        if incoming is not None and incoming.shape[0] != self.num_embeddings:
+            self.resize(incoming.shape[0])
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+
+class CharCNN(nn.Module):
+    """Character embeddings -> 1d convolution -> max-pool over the word."""
+
+    def __init__(self, n_chars: int, char_dim: int, n_filters: int, kernel: int):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, char_dim, padding_idx=PAD_ID)
+        self.conv = nn.Conv1d(char_dim, n_filters, kernel, padding=kernel // 2)
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """char_ids: (n_words, max_chars) -> (n_words, n_filters)."""
+        X = self.embed(char_ids).transpose(1, 2)
+        H = self.conv(X)
+        pad = (char_ids == PAD_ID).unsqueeze(1)
+        pooled = H.masked_fill(pad, -1e4).max(dim=2).values
+        # Padding words (no characters at all) get zeros, not -1e4.
+        return pooled * (~pad.all(dim=2)).to(pooled.dtype)
+
+
+class LSTMCNNEncoder(nn.Module):
+    """(word ids, char ids, lengths) -> contextual token vectors.
+
+    word_ids: (batch, max_len) long; char_ids: (batch, max_len, max_chars)
+    long; lengths: (batch,) long, on the CPU. Returns (batch, max_len,
+    2 * hidden_size); padded positions hold zeros.
+    """
+
+    def __init__(
+        self,
+        *,
+        word_dim: int,
+        n_chars: int,
+        char_dim: int,
+        char_filters: int,
+        char_kernel: int,
+        hidden_size: int,
+        depth: int,
+        dropout: float,
+    ):
+        super().__init__()
+        self.words = ResizableEmbedding(2, word_dim, padding_idx=PAD_ID)
+        self.chars = CharCNN(n_chars, char_dim, char_filters, char_kernel)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(
+            word_dim + char_filters,
+            hidden_size,
+            num_layers=depth,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if depth > 1 else 0.0,
+        )
+
+    def forward(
+        self, word_ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        batch, max_len = word_ids.shape
+        W = self.words(word_ids)
+        C = self.chars(char_ids.view(batch * max_len, -1)).view(batch, max_len, -1)
+        X = self.dropout(torch.cat([W, C], dim=-1))
+        if batch == 1:
+            H, _ = self.lstm(X)
+        else:
+            packed = pack_padded_sequence(
+                X, lengths, batch_first=True, enforce_sorted=False
+            )
+            H, _ = self.lstm(packed)
+            H, _ = pad_packed_sequence(H, batch_first=True, total_length=max_len)
+        return self.dropout(H)

@@ -1,0 +1,393 @@
+"""The ``kd_ner`` component: a token-level BILUO entity tagger whose decode can
+only produce valid entity sequences, trainable from gold tags, teacher soft
+targets and pseudo-labels."""
+
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training.iob_utils import biluo_tags_to_spans
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.types import Floats2d, Ints1d
+
+from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
+from .models.crf import BILUOConstraints, biluo_constraints
+from .models.crf_layer import get_potentials, inc_potential_grads
+from .models.decode import TorchPotentials, constrained_decode, tag_distributions
+from .scores import get_teacher_scores, has_teacher_scores
+
+DEFAULT_CONFIG_STR = """
+[model]
+@architectures = "spacy-kd-ner.EntityTagger.v1"
+nO = null
+crf = true
+
+[model.encoder]
+@architectures = "spacy-kd-ner.LSTMCNNEncoder.v1"
+hidden_size = 100
+depth = 2
+dropout = 0.5
+word_dim = 50
+char_dim = 16
+char_filters = 128
+char_kernel = 3
+n_chars = 512
+max_word_length = 20
+n_hash_rows = 20000
+
+[loss]
+@losses = "spacy-kd-ner.DistillationLoss.v1"
+beta = 1.0
+gamma = 0.0
+temperature = 1.0
+pseudo_labels = false
+
+[scorer]
+@scorers = "spacy.ner_scorer.v1"
+"""
+DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
+BILUO_PREFIXES = ("B", "I", "L", "U")
+
+
+@Language.factory(
+    "kd_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config=DEFAULT_CONFIG,
+    default_score_weights={
+        "ents_f": 1.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
+    },
+)
+def make_kd_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], List[Floats2d]],
+    loss: DistillationLoss,
+    scorer: Optional[Callable],
+) -> "EntityTaggerPipe":
+    """Create a kd_ner component: an entity tagger over BILUO tags.
+
+    model (Model[List[Doc], List[Floats2d]]): Per-token tag scores. The default
+        is the LSTM-CNN-CRF student; the teacher uses a transformer listener.
+    loss (DistillationLoss): The training loss: task loss on gold tags, plus
+        optionally the teacher's soft targets and pseudo-labels.
+    scorer (Optional[Callable]): The scoring method.
+    """
+    return EntityTaggerPipe(nlp.vocab, model, name, loss=loss, scorer=scorer)
+
+
+class EntityTaggerPipe(TrainablePipe):
+    """Tag entities token by token with BILUO tags and write doc.ents."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[List[Doc], List[Floats2d]],
+        name: str = "kd_ner",
+        *,
+        loss: Optional[DistillationLoss] = None,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.loss = loss if loss is not None else DistillationLoss()
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {"labels": []}
+        self._constraints: Optional[Tuple[Tuple[str, ...], BILUOConstraints]] = None
+
+    # Labels
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity types, e.g. ("LOC", "MISC", "ORG", "PER")."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        """The entity types, as `spacy init labels` writes them."""
+        return list(self.labels)
+
+    @property
+    def tag_names(self) -> List[str]:
+        """The BILUO tags the model scores, in the order of its output columns."""
+        tags = ["O"]
+        for label in self.labels:
+            tags.extend(f"{prefix}-{label}" for prefix in BILUO_PREFIXES)
+        return tags
+
+    def add_label(self, label: str) -> int:
+        """Add an entity type before the model is initialized.
+
+        RETURNS (int): 0 if the label was already present, otherwise 1.
+        """
+        if not isinstance(label, str) or not label or "-" in label:
+            raise ValueError(
+                f"kd_ner labels are entity types such as 'PER' (no '-'), got "
+                f"{label!r}."
+            )
+        if label in self.labels:
+            return 0
+        if self.model.has_dim("nO"):
+            raise ValueError(
+                f"Cannot add label {label!r} to '{self.name}': its model is "
+                f"already initialized with the labels {list(self.labels)}."
+            )
+        self.cfg["labels"] = sorted([*self.labels, label])
+        self._constraints = None
+        return 1
+
+    @property
+    def constraints(self) -> BILUOConstraints:
+        """Which BILUO tags may follow each other, start and end a doc."""
+        tags = tuple(self.tag_names)
+        if self._constraints is None or self._constraints[0] != tags:
+            self._constraints = (tags, biluo_constraints(tags))
+        return self._constraints[1]
+
+    # Prediction
+
+    def predict(self, docs: Iterable[Doc]) -> List[Floats2d]:
+        """Score every tag of every token, without modifying the docs.
+
+        docs (Iterable[Doc]): The documents to predict.
+        RETURNS (List[Floats2d]): Per doc, (n_tokens, n_tags) emission scores.
+        """
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            n_tags = len(self.tag_names)
+            return [self.model.ops.alloc2f(len(doc), n_tags) for doc in docs]
+        return self.model.predict(docs)
+
+    def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
+        """Write doc.ents from the best valid BILUO sequence of each doc.
+
+        docs (Iterable[Doc]): The documents to modify.
+        scores (List[Floats2d]): The scores to set, produced by predict.
+        """
+        tag_names = self.tag_names
+        for doc, tag_ids in zip(docs, self.decode(scores)):
+            doc.ents = biluo_tags_to_spans(doc, [tag_names[i] for i in tag_ids])
+
+    def decode(self, scores: List[Floats2d]) -> List[Ints1d]:
+        """The best valid BILUO tag ids per doc: constrained Viterbi with the
+        learned transitions (CRF head) or over log-softmax scores (softmax)."""
+        potentials = self._torch_potentials()
+        if potentials is None:
+            log_scores = [
+                torch.log_softmax(torch.from_numpy(numpy.asarray(s)), dim=-1)
+                for s in scores
+            ]
+        else:
+            log_scores = [torch.from_numpy(numpy.asarray(s)) for s in scores]
+        return constrained_decode(log_scores, self.constraints, potentials)
+
+    def distributions(self, scores: List[Floats2d]) -> List[Floats2d]:
+        """Per-token distributions over tag_names: the softmax of the scores
+        (softmax head) or the CRF's marginals (CRF head). What `annotate`
+        stores as a teacher's soft targets."""
+        return tag_distributions(scores, self.constraints, self._torch_potentials())
+
+    def _torch_potentials(self) -> Optional[TorchPotentials]:
+        if not self.model.has_ref("crf"):
+            return None
+        trans, start, end = get_potentials(self.model.get_ref("crf"))
+        return tuple(  # type: ignore[return-value]
+            torch.from_numpy(numpy.asarray(p, dtype="float32"))
+            for p in (trans, start, end)
+        )
+
+    # Training
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples: gold tags, and the teacher scores
+        that annotated docs carry.
+
+        RETURNS (Dict[str, float]): The updated losses dictionary.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "EntityTaggerPipe.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, grads = self.get_loss(examples, scores)
+        self._backprop(backprop, grads)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(
+        self, examples: Iterable[Example], scores: List[Floats2d]
+    ) -> Tuple[float, TaggerGrads]:
+        """Find the loss and gradient of the scores for a batch of examples.
+
+        RETURNS (Tuple[float, TaggerGrads]): The loss and the gradients of the
+            emissions and (CRF head) of the transition potentials.
+        """
+        examples = list(examples)
+        validate_examples(examples, "EntityTaggerPipe.get_loss")
+        tag_index = {tag: i for i, tag in enumerate(self.tag_names)}
+        truths = [self._targets(eg, tag_index) for eg in examples]
+        grads, loss = self.loss(self._tagger_scores(scores), truths)
+        return loss, grads
+
+    def distill(
+        self,
+        teacher_pipe: "EntityTaggerPipe",
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a loaded teacher pipe's distributions on the examples'
+        predicted docs (live distillation, spaCy v4's signature). The teacher's
+        input docs must have been processed by the components before it.
+
+        teacher_pipe (EntityTaggerPipe): A kd_ner pipe with the same labels.
+        RETURNS (Dict[str, float]): The updated losses dictionary.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "EntityTaggerPipe.distill")
+        if teacher_pipe.tag_names != self.tag_names:
+            raise ValueError(
+                f"Cannot distil '{self.name}' from '{teacher_pipe.name}': the "
+                f"teacher's tags {teacher_pipe.tag_names} differ from the "
+                f"student's {self.tag_names}."
+            )
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        docs = [eg.predicted for eg in examples]
+        teacher_scores = teacher_pipe.distributions(teacher_pipe.predict(docs))
+        set_dropout_rate(self.model, drop)
+        student_scores, backprop = self.model.begin_update(docs)
+        loss, grads = self.get_teacher_student_loss(teacher_scores, student_scores)
+        self._backprop(backprop, grads)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_teacher_student_loss(
+        self, teacher_scores: List[Floats2d], student_scores: List[Floats2d]
+    ) -> Tuple[float, TaggerGrads]:
+        """The loss of the student's scores against the teacher's per-token
+        distributions (no gold): the KL term and, if the loss has
+        pseudo_labels set, the task loss on the teacher's best sequence.
+
+        teacher_scores (List[Floats2d]): Teacher distributions over tag_names.
+        student_scores (List[Floats2d]): The student's emission scores.
+        RETURNS (Tuple[float, TaggerGrads]): The loss and the gradients.
+        """
+        truths = [
+            TagTargets(gold=numpy.full(len(t), MISSING, dtype="int64"), teacher=t)
+            for t in teacher_scores
+        ]
+        grads, loss = self.loss(self._tagger_scores(student_scores), truths)
+        return loss, grads
+
+    def _tagger_scores(self, scores: List[Floats2d]) -> TaggerScores:
+        potentials = None
+        if self.model.has_ref("crf"):
+            potentials = get_potentials(self.model.get_ref("crf"))
+        return TaggerScores(scores, self.constraints, potentials)
+
+    def _backprop(self, backprop: Callable, grads: TaggerGrads) -> None:
+        backprop(grads.d_emissions)
+        if grads.d_potentials is not None:
+            inc_potential_grads(self.model.get_ref("crf"), *grads.d_potentials)
+
+    def _targets(self, example: Example, tag_index: Dict[str, int]) -> TagTargets:
+        gold = numpy.full(len(example.predicted), MISSING, dtype="int64")
+        for i, tag in enumerate(example.get_aligned_ner()):
+            if tag is None or tag == "-":
+                continue
+            if tag not in tag_index:
+                raise ValueError(
+                    f"The entity label {tag.split('-', 1)[-1]!r} (tag {tag!r}) of "
+                    f"the doc {_preview(example.reference)} is unknown to "
+                    f"'{self.name}', which knows {list(self.labels)}. Initialize "
+                    f"the component on data with every label, or pass them as "
+                    f"[initialize.components.{self.name}.labels]."
+                )
+            gold[i] = tag_index[tag]
+        teacher = None
+        if has_teacher_scores(example.reference):
+            teacher, _ = get_teacher_scores(example.reference, list(tag_index))
+            if len(teacher) != len(gold):
+                raise ValueError(
+                    f"The teacher scores of the doc {_preview(example.reference)} "
+                    f"cover {len(teacher)} tokens, but the doc has {len(gold)}."
+                )
+        elif self.loss.needs_teacher and not (gold != MISSING).any():
+            raise ValueError(
+                f"The doc {_preview(example.reference)} has neither gold entities "
+                f"nor teacher scores, but '{self.name}' is trained with "
+                f"gamma={self.loss.gamma}, pseudo_labels={self.loss.pseudo_labels}: "
+                f"run `annotate` over the unlabeled corpus first."
+            )
+        return TagTargets(gold=gold, teacher=teacher)
+
+    # Initialization
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Initialize the pipe for training: labels from `labels` (e.g. from
+        `spacy init labels`) or from the examples' entities, then the model on
+        a sample of examples.
+        """
+        validate_get_examples(get_examples, "EntityTaggerPipe.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        else:
+            for example in get_examples():
+                for ent in example.reference.ents:
+                    self.add_label(ent.label_)
+        if not self.labels:
+            raise ValueError(
+                f"'{self.name}' found no entity labels: the training examples "
+                f"have no entities and no labels were given."
+            )
+        doc_sample = []
+        label_sample = []
+        n_tags = len(self.tag_names)
+        for example in islice(get_examples(), 10):
+            doc_sample.append(example.predicted)
+            label_sample.append(self.model.ops.alloc2f(len(example.predicted), n_tags))
+        if not doc_sample:
+            raise ValueError(f"'{self.name}' needs at least one example to initialize.")
+        self.model.initialize(X=doc_sample, Y=label_sample)
+
+
+def _preview(doc: Doc) -> str:
+    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
+    return repr(text)

