@@ -153,7 +153,10 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
         if self.gamma > 0:
             teacher_rows = [j for j, i in enumerate(keep) if truths[i].teacher is not None]
             if teacher_rows:
-                P = _pad([truths[keep[j]].teacher for j in teacher_rows])  # type: ignore
+                P = _pad(
+                    [truths[keep[j]].teacher for j in teacher_rows],  # type: ignore
+                    max_len=E.shape[1],
+                )
                 kl = kl_divergence(E[teacher_rows], P, self.temperature)
                 total = total + self.gamma * (kl * token_mask[teacher_rows]).sum()
         total = total / len(keep)
@@ -191,8 +194,9 @@ def pseudo_labels(teacher: Floats2d, constraints: BILUOConstraints) -> Ints1d:
     return constrained_decode([log_p.clamp(min=-1e4)], constraints)[0]
 
 
-def _pad(arrays: List[Floats2d]) -> torch.Tensor:
-    max_len = max(len(a) for a in arrays)
+def _pad(arrays: List[Floats2d], max_len: Optional[int] = None) -> torch.Tensor:
+    if max_len is None:
+        max_len = max(len(a) for a in arrays)
     width = arrays[0].shape[1]
     out = numpy.zeros((len(arrays), max_len, width), dtype="float32")
     for i, a in enumerate(arrays):

@@ -2,6 +2,7 @@
 only produce valid entity sequences, trainable from gold tags, teacher soft
 targets and pseudo-labels."""
 
+import os
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -53,6 +54,16 @@ pseudo_labels = false
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 BILUO_PREFIXES = ("B", "I", "L", "U")
+
+
+def _single_threaded_torch() -> None:
+    torch.set_num_threads(1)
+
+
+# nlp.pipe(n_process=N) forks; torch's OpenMP thread pool does not survive a
+# fork and the child's first parallel op hangs. The processes are the
+# parallelism there, so each child runs torch on one thread.
+os.register_at_fork(after_in_child=_single_threaded_torch)
 
 
 @Language.factory(
@@ -302,6 +313,12 @@ class EntityTaggerPipe(TrainablePipe):
         student_scores (List[Floats2d]): The student's emission scores.
         RETURNS (Tuple[float, TaggerGrads]): The loss and the gradients.
         """
+        if self.loss.gamma == 0 and not self.loss.pseudo_labels:
+            raise ValueError(
+                f"'{self.name}' cannot learn from a teacher: its loss has gamma=0 "
+                f"and pseudo_labels=false, so nothing of the teacher's scores is "
+                f"used. Set gamma > 0 or pseudo_labels = true in its loss."
+            )
         truths = [
             TagTargets(gold=numpy.full(len(t), MISSING, dtype="int64"), teacher=t)
             for t in teacher_scores

@@ -3,9 +3,11 @@
 # Each command module registers itself on kd_app when imported.
 # (one import line per command module, added as the modules land)
 from . import (
+    annotate,  # noqa: F401
     benchmark,  # noqa: F401
     convert,  # noqa: F401
     evaluate,  # noqa: F401
+    split,  # noqa: F401
     vectors,  # noqa: F401
 )
 from ._app import kd_app

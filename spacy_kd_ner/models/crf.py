@@ -294,7 +294,7 @@ def viterbi_decode(
             else:
                 active = mask[:, t, None]
                 score = torch.where(active, step, score)
-                pass
+                previous = torch.where(active, previous, identity)
             backpointers.append(previous)
         tag = (score + end.unsqueeze(0)).argmax(dim=1)
         path = [tag]

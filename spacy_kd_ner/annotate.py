@@ -1,0 +1,476 @@
+"""Run a trained teacher over a corpus once and keep its soft targets.
+
+``annotate_corpus`` streams a ``.spacy`` corpus through a teacher pipeline
+(``transformer`` + ``kd_ner``) and writes the same docs, gold annotations
+untouched (docs without entity annotation stay without it), each carrying the
+teacher's per-token distribution over the ``kd_ner`` tags (float16, with the
+tag list; see ``scores.py``).
+
+The output is a directory of shards (``shard-00000.spacy``, ...) that spaCy's
+``Corpus`` reader reads as one corpus (``--paths.train OUTPUT``). Shards are
+written into a hidden sibling directory (``.<name>.partial``) that spaCy's
+readers skip; the manifest (``manifest.json``) is written last and the
+directory then renamed to OUTPUT, so an OUTPUT directory always holds a
+complete annotation. An interrupted run resumes: shards already written by a
+run with the same input, teacher and shard size are kept.
+
+Memory stays flat: one input ``.spacy`` file and one shard of docs at a time.
+"""
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+from spacy import util
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+
+from .models import transformer  # noqa: F401 (registers the teacher's architecture)
+from .pipeline import EntityTaggerPipe
+from .scores import set_teacher_scores
+
+FORMAT = "spacy-kd-ner.annotated.v1"
+MANIFEST = "manifest.json"
+STATE = "state.json"
+SHARD_TEMPLATE = "shard-{:05d}.spacy"
+PARTIAL_SUFFIX = ".partial"
+
+
+class AnnotateError(ValueError):
+    """The teacher, the input or the output of `annotate` is unusable."""
+
+
+@dataclass
+class AnnotateStats:
+    """What `annotate_corpus` read and wrote.
+
+    docs_read (int): Docs read from the input.
+    docs_written (int): Docs in the output (all shards, resumed ones included).
+    docs_annotated (int): Docs that went through the teacher in this run.
+    docs_with_gold (int): Output docs with gold entity annotation.
+    tokens (int): Tokens in the output.
+    shards (int): Shards in the output.
+    shards_resumed (int): Shards kept from an interrupted run.
+    seconds (float): Wall time of this run.
+    size_bytes (int): Size of the output directory.
+    tags (List[str]): The tag list of the stored distributions.
+    """
+
+    docs_read: int = 0
+    docs_written: int = 0
+    docs_annotated: int = 0
+    docs_with_gold: int = 0
+    tokens: int = 0
+    shards: int = 0
+    shards_resumed: int = 0
+    seconds: float = 0.0
+    size_bytes: int = 0
+    tags: List[str] = field(default_factory=list)
+
+    @property
+    def docs_per_second(self) -> float:
+        """Docs (sentences, for CoNLL) run through the teacher per second."""
+        return self.docs_annotated / self.seconds if self.seconds > 0 else 0.0
+
+
+def find_teacher_pipe(nlp: Language, name: Optional[str] = None) -> EntityTaggerPipe:
+    """The pipeline's kd_ner component: the one called `name`, or the only one.
+
+    nlp (Language): The teacher pipeline.
+    name (Optional[str]): The component's name.
+    RETURNS (EntityTaggerPipe): The component.
+    """
+    if name is not None:
+        if name not in nlp.pipe_names:
+            raise AnnotateError(
+                f"The teacher pipeline has no component {name!r}; its components "
+                f"are {nlp.pipe_names}."
+            )
+        pipe = nlp.get_pipe(name)
+        if not isinstance(pipe, EntityTaggerPipe):
+            raise AnnotateError(
+                f"The component {name!r} of the teacher pipeline is a "
+                f"{type(pipe).__name__}, not a kd_ner component."
+            )
+        return pipe
+    pipes = [p for _, p in nlp.pipeline if isinstance(p, EntityTaggerPipe)]
+    if len(pipes) != 1:
+        raise AnnotateError(
+            f"The teacher pipeline must have exactly one kd_ner component to take "
+            f"the distributions from, found {len(pipes)} in {nlp.pipe_names}"
+            + ("; name one." if pipes else ".")
+        )
+    return pipes[0]
+
+
+def unannotated_copy(vocab: Vocab, doc: Doc) -> Doc:
+    """A doc with the same words and spaces as `doc` and nothing else, in `vocab`."""
+    return Doc(
+        vocab,
+        words=[token.text for token in doc],
+        spaces=[bool(token.whitespace_) for token in doc],
+    )
+
+
+def annotate_docs(
+    nlp: Language,
+    docs: Iterable[Doc],
+    *,
+    batch_size: int = 64,
+    buffer_size: int = 1024,
+    component: Optional[str] = None,
+) -> Iterator[Doc]:
+    """Set the teacher's distributions on docs, lazily and in order.
+
+    Each doc's words go through the pipeline up to (not including) the kd_ner
+    component, whose scores become distributions over its `tag_names` stored
+    with `set_teacher_scores`. The docs themselves are not otherwise changed:
+    gold entities, or their absence, stay as they are. Within a buffer the
+    docs run sorted by length, so that batches waste little padding.
+
+    nlp (Language): The teacher pipeline.
+    docs (Iterable[Doc]): The docs to annotate (in any vocab).
+    batch_size (int): The batch size of `nlp.pipe` and of the kd_ner predict.
+    buffer_size (int): How many docs to sort by length at a time.
+    component (Optional[str]): The kd_ner component, if there are several.
+    YIELDS (Doc): The input docs, with teacher scores.
+    """
+    pipe = find_teacher_pipe(nlp, component)
+    docs = iter(docs)
+    while True:
+        chunk = list(islice(docs, buffer_size))
+        if not chunk:
+            return
+        _annotate_chunk(nlp, pipe, chunk, batch_size)
+        yield from chunk
+
+
+def _annotate_chunk(
+    nlp: Language,
+    pipe: EntityTaggerPipe,
+    docs: List[Doc],
+    batch_size: int,
+    on_batch: Optional[Callable[[int], Any]] = None,
+) -> None:
+    tags = pipe.tag_names
+    names = nlp.pipe_names
+    disable = names[names.index(pipe.name) :]
+    order = sorted(
+        (i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i])
+    )
+    inputs = (unannotated_copy(nlp.vocab, docs[i]) for i in order)
+    processed = nlp.pipe(inputs, batch_size=batch_size, disable=disable)
+    ops = pipe.model.ops
+    for start in range(0, len(order), batch_size):
+        batch = list(islice(processed, batch_size))
+        scores = [ops.to_numpy(s) for s in pipe.predict(batch)]
+        for i, probs in zip(
+            order[start : start + batch_size], pipe.distributions(scores)
+        ):
+            set_teacher_scores(docs[i], tags, probs)
+        if on_batch is not None:
+            on_batch(len(batch))
+    empty = ops.alloc2f(0, len(tags))
+    n_empty = 0
+    for doc in docs:
+        if not len(doc):
+            set_teacher_scores(doc, tags, empty)
+            n_empty += 1
+    if on_batch is not None and n_empty:
+        on_batch(n_empty)
+
+
+def input_files(path: Union[str, Path]) -> List[Path]:
+    """The .spacy files of a corpus: the file itself, or every .spacy file
+    under a directory (sorted, skipping hidden names, as spaCy's Corpus does).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AnnotateError(f"No corpus at {path}.")
+    if not path.is_dir():
+        return [path]
+    files = sorted(
+        p
+        for p in path.rglob("*.spacy")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise AnnotateError(f"No .spacy files under {path}.")
+    return files
+
+
+def read_docs(paths: Iterable[Path], vocab: Vocab) -> Iterator[Doc]:
+    """The docs of .spacy files, one file in memory at a time, user data kept."""
+    for path in paths:
+        doc_bin = DocBin(store_user_data=True).from_disk(path)
+        yield from doc_bin.get_docs(vocab)
+        del doc_bin
+
+
+def count_docs(paths: Iterable[Path]) -> int:
+    """The number of docs in .spacy files."""
+    return sum(len(DocBin().from_disk(p)) for p in paths)
+
+
+def is_complete(path: Union[str, Path]) -> bool:
+    """Whether `path` is a complete output of `annotate_corpus`."""
+    manifest = Path(path) / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text(encoding="utf8"))
+    except ValueError:
+        return False
+    return data.get("format") == FORMAT and all(
+        (Path(path) / shard["file"]).is_file() for shard in data.get("shards", [])
+    )
+
+
+def read_manifest(path: Union[str, Path]) -> Dict[str, Any]:
+    """The manifest of a complete `annotate_corpus` output."""
+    if not is_complete(path):
+        raise AnnotateError(
+            f"{path} is not a complete annotated corpus (no valid {MANIFEST}): it "
+            f"was not written by `annotate`, or that run did not finish."
+        )
+    return json.loads((Path(path) / MANIFEST).read_text(encoding="utf8"))
+
+
+def read_annotated(
+    path: Union[str, Path], vocab: Optional[Vocab] = None
+) -> Iterator[Doc]:
+    """The docs of an annotated corpus: a complete `annotate_corpus` output
+    directory (checked), or a .spacy file.
+
+    path (Union[str, Path]): The corpus.
+    vocab (Optional[Vocab]): By default that of a blank English pipeline.
+    YIELDS (Doc): The docs, with their teacher scores.
+    """
+    if vocab is None:
+        vocab = Vocab()
+    path = Path(path)
+    if path.is_dir():
+        manifest = read_manifest(path)
+        files = [path / shard["file"] for shard in manifest["shards"]]
+    else:
+        files = input_files(path)
+    yield from read_docs(files, vocab)
+
+
+def annotate_corpus(
+    model: Union[str, Path, Language],
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    *,
+    batch_size: int = 64,
+    shard_size: int = 2000,
+    component: Optional[str] = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> AnnotateStats:
+    """Annotate a corpus with a teacher's per-token distributions.
+
+    model (Union[str, Path, Language]): The teacher pipeline or its path.
+    input_path (Union[str, Path]): A .spacy file or a directory of them.
+    output_path (Union[str, Path]): The output directory of shards.
+    batch_size (int): Batch size of `nlp.pipe`.
+    shard_size (int): Docs per output shard.
+    component (Optional[str]): The kd_ner component, if there are several.
+    overwrite (bool): Replace a complete earlier output at `output_path`.
+    progress (bool): Show a progress bar.
+    RETURNS (AnnotateStats): The counts.
+    """
+    if batch_size < 1 or shard_size < 1:
+        raise AnnotateError(
+            f"batch_size and shard_size must be positive, got {batch_size} and "
+            f"{shard_size}."
+        )
+    start_time = time.time()
+    output_path = Path(output_path)
+    _check_output(output_path, overwrite)
+    files = input_files(input_path)
+    nlp = model if isinstance(model, Language) else util.load_model(model)
+    pipe = find_teacher_pipe(nlp, component)
+    tags = pipe.tag_names
+    state = {
+        "format": FORMAT,
+        "input": [_file_id(p) for p in files],
+        "model": _model_id(model, nlp),
+        "component": pipe.name,
+        "tags": tags,
+        "shard_size": shard_size,
+    }
+    work = output_path.parent / f".{output_path.name}{PARTIAL_SUFFIX}"
+    resumable = _prepare_workdir(work, state)
+    n_total = count_docs(files)
+    n_shards = -(-n_total // shard_size)
+    stats = AnnotateStats(docs_read=n_total, tags=list(tags))
+    shards: List[Dict[str, Any]] = []
+    bar = _progress_bar(n_total, progress)
+
+    def update(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        docs = read_docs(files, nlp.vocab)
+        for index in range(n_shards):
+            chunk = list(islice(docs, shard_size))
+            shard_path = work / SHARD_TEMPLATE.format(index)
+            if resumable and shard_path.is_file():
+                info = _shard_info(shard_path, chunk)
+                stats.shards_resumed += 1
+                update(len(chunk))
+            else:
+                _annotate_chunk(nlp, pipe, chunk, batch_size, update)
+                info = _write_shard(shard_path, chunk)
+                stats.docs_annotated += len(chunk)
+            shards.append(info)
+            stats.docs_written += info["n_docs"]
+            stats.tokens += info["n_tokens"]
+            stats.docs_with_gold += info["n_docs_with_gold"]
+    finally:
+        if bar is not None:
+            bar.close()
+    if stats.docs_written != n_total:
+        raise AnnotateError(
+            f"Wrote {stats.docs_written} docs but the input has {n_total}: the "
+            f"input changed during the run."
+        )
+    stats.shards = len(shards)
+    stats.seconds = time.time() - start_time
+    manifest = {
+        **state,
+        "input": [str(p) for p in files],
+        "n_docs": stats.docs_written,
+        "n_tokens": stats.tokens,
+        "n_docs_with_gold": stats.docs_with_gold,
+        "shards": shards,
+        "batch_size": batch_size,
+        "seconds": round(stats.seconds, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (work / STATE).unlink()
+    _write_json(work / MANIFEST, manifest)
+    _publish(work, output_path)
+    stats.size_bytes = sum(
+        p.stat().st_size for p in output_path.iterdir() if p.is_file()
+    )
+    return stats
+
+
+def _check_output(output_path: Path, overwrite: bool) -> None:
+    if output_path.is_file():
+        raise AnnotateError(
+            f"The output {output_path} is a file: `annotate` writes a directory of "
+            f"shards (spaCy's Corpus reads it as one corpus)."
+        )
+    if output_path.is_dir() and any(output_path.iterdir()):
+        if not is_complete(output_path):
+            raise AnnotateError(
+                f"The output directory {output_path} exists and is not an "
+                f"annotated corpus; refusing to overwrite it. Pass a new path."
+            )
+        if not overwrite:
+            raise AnnotateError(
+                f"The output {output_path} already holds a complete annotated "
+                f"corpus; pass --overwrite to replace it."
+            )
+
+
+def _prepare_workdir(work: Path, state: Dict[str, Any]) -> bool:
+    """Create the work dir; True if it holds shards of the same run to resume."""
+    state_path = work / STATE
+    if work.is_dir() and state_path.is_file():
+        try:
+            same = json.loads(state_path.read_text(encoding="utf8")) == json.loads(
+                json.dumps(state)
+            )
+        except ValueError:
+            same = False
+        if same:
+            return True
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    _write_json(state_path, state)
+    return False
+
+
+def _publish(work: Path, output_path: Path) -> None:
+    trash = None
+    if output_path.exists():
+        trash = output_path.parent / f".{output_path.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(output_path, trash)
+    os.replace(work, output_path)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:
+    if isinstance(model, Language):
+        return f"<in-memory pipeline {nlp.meta.get('name', '')!r}>"
+    path = Path(model)
+    return str(path.resolve()) if path.exists() else str(model)
+
+
+def _file_id(path: Path) -> List[Any]:
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def _doc_counts(docs: List[Doc]) -> Dict[str, int]:
+    return {
+        "n_docs": len(docs),
+        "n_tokens": sum(len(doc) for doc in docs),
+        "n_docs_with_gold": sum(1 for doc in docs if _has_gold(doc)),
+    }
+
+
+def _has_gold(doc: Doc) -> bool:
+    return len(doc) > 0 and doc.has_annotation("ENT_IOB")
+
+
+def _write_shard(path: Path, docs: List[Doc]) -> Dict[str, Any]:
+    doc_bin = DocBin(store_user_data=True, docs=docs)
+    tmp = path.with_name(f".{path.name}.tmp")
+    doc_bin.to_disk(tmp)
+    os.replace(tmp, path)
+    return {"file": path.name, **_doc_counts(docs)}
+
+
+def _shard_info(path: Path, chunk: List[Doc]) -> Dict[str, Any]:
+    n_docs = len(DocBin().from_disk(path))
+    if n_docs != len(chunk):
+        raise AnnotateError(
+            f"The shard {path} of an interrupted run holds {n_docs} docs, expected "
+            f"{len(chunk)}; remove {path.parent} to start afresh."
+        )
+    return {"file": path.name, **_doc_counts(chunk)}
+
+
+def _write_json(path: Path, data: Dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
+    os.replace(tmp, path)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="doc", desc="annotate", leave=False)
+
+
+def stats_dict(stats: AnnotateStats) -> Dict[str, Any]:
+    """The stats as a JSON-serializable dict (with docs/s)."""
+    return {**asdict(stats), "docs_per_second": stats.docs_per_second}

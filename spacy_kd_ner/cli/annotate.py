@@ -1,0 +1,85 @@
+"""`kd-ner annotate`: store a teacher's per-token distributions in a corpus."""
+
+from pathlib import Path
+from typing import Optional
+
+from spacy.cli._util import Arg, Opt, import_code, setup_gpu
+from wasabi import msg
+
+from ..annotate import AnnotateError, AnnotateStats, annotate_corpus
+from ._app import kd_app
+
+
+@kd_app.command("annotate")
+def annotate_cli(
+    model: str = Arg(..., help="Trained teacher pipeline (name or path)"),
+    input_path: Path = Arg(
+        ...,
+        help="Corpus to annotate: a .spacy file or a directory of them",
+        exists=True,
+    ),
+    output_path: Path = Arg(
+        ..., help="Output directory (shards + manifest.json)", file_okay=False
+    ),
+    batch_size: int = Opt(64, "--batch-size", "-b", min=1, help="Batch size"),
+    shard_size: int = Opt(
+        2000, "--shard-size", "-s", min=1, help="Docs per output shard"
+    ),
+    component: Optional[str] = Opt(
+        None, "--component", help="The kd_ner component (if there are several)"
+    ),
+    overwrite: bool = Opt(
+        False, "--overwrite", help="Replace an earlier complete output"
+    ),
+    use_gpu: int = Opt(-1, "--gpu-id", "-g", help="GPU ID or -1 for CPU"),
+    code_path: Optional[Path] = Opt(
+        None,
+        "--code",
+        "-c",
+        help="Python file with additional code (registered functions) to import",
+    ),
+):
+    """
+    Run a trained teacher (transformer + kd_ner) over a .spacy corpus and
+    write it back as a directory of .spacy shards in which every doc keeps its
+    gold annotations (docs without entities stay without) and every token
+    carries the teacher's distribution over the kd_ner tags (float16, with the
+    tag list). Use the directory as a training corpus path. The manifest is
+    written last and the directory appears only when complete; an interrupted
+    run resumes from its last complete shard.
+    """
+    import_code(code_path)
+    setup_gpu(use_gpu)
+    try:
+        stats = annotate_corpus(
+            model,
+            input_path,
+            output_path,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            component=component,
+            overwrite=overwrite,
+            progress=True,
+        )
+    except AnnotateError as err:
+        msg.fail(str(err), exits=1)
+    print_stats(stats, output_path)
+
+
+def print_stats(stats: AnnotateStats, output_path: Path) -> None:
+    """Print what `annotate_corpus` read and wrote."""
+    rows = [
+        ("docs read", f"{stats.docs_read:,}"),
+        ("docs written", f"{stats.docs_written:,}"),
+        ("  with gold entities", f"{stats.docs_with_gold:,}"),
+        ("tokens", f"{stats.tokens:,}"),
+        ("shards", f"{stats.shards:,} ({stats.shards_resumed:,} resumed)"),
+        ("tags", f"{len(stats.tags)}"),
+        ("docs/s (teacher)", f"{stats.docs_per_second:,.1f}"),
+        ("size", f"{stats.size_bytes / 2**20:.1f} MiB"),
+    ]
+    msg.table(rows, aligns=("l", "r"))
+    msg.good(
+        f"Annotated {stats.docs_annotated:,} docs in {stats.seconds:.1f}s -> "
+        f"{output_path}"
+    )

@@ -1,0 +1,208 @@
+"""Labeled splits and the fixed unlabeled pool, as in the paper's setup.
+
+From a converted train corpus (one Doc per sentence), ``split_corpus`` draws
+
+- ``unlabeled.spacy``: a fixed pool of ``pool_size`` sentences (10,000 in the
+  paper), drawn once with ``pool_seed``, gold entities removed (words and
+  spaces only: entity annotation missing, not "O");
+- ``labeled-<size>-<seed>.spacy``: for each size and seed, ``size`` sentences
+  with their gold entities, drawn from the sentences outside the pool.
+
+The draw is a ranking that does not depend on any random number generator:
+sentence ``i`` (its index in the input, empty docs excluded) gets the key
+``sha256(f"{seed}:{i}")`` and a draw takes the sentences with the smallest
+keys. So the splits are the same on every machine and version, the pool never
+changes when sizes or seeds are added, and for one seed the labeled splits are
+nested (``labeled-150-1`` is part of ``labeled-300-1``). Docs keep their order
+of the input within each file. ``split.json`` records the settings and counts.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Sequence, Union
+
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+
+DEFAULT_POOL_SIZE = 10_000
+DEFAULT_POOL_SEED = 0
+UNLABELED = "unlabeled.spacy"
+SUMMARY = "split.json"
+
+
+class SplitError(ValueError):
+    """The requested splits do not fit the corpus."""
+
+
+@dataclass
+class SplitReport:
+    """What `split_corpus` read and wrote.
+
+    n_input (int): Docs in the input.
+    n_empty (int): Empty docs (never drawn).
+    n_pool (int): Sentences in the unlabeled pool.
+    n_rest (int): Sentences outside the pool that labeled splits draw from.
+    files (Dict[str, Dict[str, int]]): Per written file: docs, tokens, entities.
+    """
+
+    n_input: int = 0
+    n_empty: int = 0
+    n_pool: int = 0
+    n_rest: int = 0
+    files: Dict[str, Dict[str, int]] = field(default_factory=dict)
+
+
+def labeled_name(size: int, seed: int) -> str:
+    """The file name of a labeled split: ``labeled-<size>-<seed>.spacy``."""
+    return f"labeled-{size}-{seed}.spacy"
+
+
+def draw_key(seed: int, index: int) -> bytes:
+    """The ranking key of sentence `index` under `seed`."""
+    return hashlib.sha256(f"{seed}:{index}".encode()).digest()
+
+
+def rank(indices: Iterable[int], seed: int) -> List[int]:
+    """The indices ordered by their keys under `seed` (the order of the draw)."""
+    return sorted(indices, key=lambda i: draw_key(seed, i))
+
+
+def draw(indices: Iterable[int], n: int, seed: int) -> List[int]:
+    """The `n` indices with the smallest keys under `seed`, in ascending order.
+
+    indices (Iterable[int]): The candidates.
+    n (int): How many to draw.
+    seed (int): The seed.
+    RETURNS (List[int]): The drawn indices, sorted.
+    """
+    ranked = rank(indices, seed)
+    if n > len(ranked):
+        raise SplitError(f"Cannot draw {n} sentences from {len(ranked)}.")
+    return sorted(ranked[:n])
+
+
+def split_indices(
+    n_docs: int,
+    candidates: Sequence[int],
+    *,
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    pool_size: int = DEFAULT_POOL_SIZE,
+    pool_seed: int = DEFAULT_POOL_SEED,
+) -> Dict[str, List[int]]:
+    """The doc indices of the pool and of each labeled split.
+
+    n_docs (int): Docs in the corpus.
+    candidates (Sequence[int]): The indices that may be drawn (non-empty docs).
+    RETURNS (Dict[str, List[int]]): File name to sorted doc indices.
+    """
+    if pool_size < 0 or any(size < 1 for size in sizes):
+        raise SplitError(
+            f"The pool size must be >= 0 and the labeled sizes >= 1, got "
+            f"pool_size={pool_size}, sizes={list(sizes)}."
+        )
+    if pool_size > len(candidates):
+        raise SplitError(
+            f"The unlabeled pool of {pool_size:,} sentences does not fit a corpus "
+            f"of {len(candidates):,} non-empty sentences."
+        )
+    pool = draw(candidates, pool_size, pool_seed)
+    in_pool = set(pool)
+    rest = [i for i in candidates if i not in in_pool]
+    too_big = [size for size in sizes if size > len(rest)]
+    if too_big:
+        raise SplitError(
+            f"Labeled sizes {too_big} exceed the {len(rest):,} sentences outside "
+            f"the unlabeled pool ({n_docs:,} docs, pool of {pool_size:,})."
+        )
+    splits = {UNLABELED: pool}
+    for seed in seeds:
+        ranked = rank(rest, seed)
+        for size in sizes:
+            splits[labeled_name(size, seed)] = sorted(ranked[:size])
+    return splits
+
+
+def unlabeled_copy(doc: Doc) -> Doc:
+    """The doc's words and spaces, without entities (annotation missing), and
+    its plain user data (e.g. ``conll_doc``), without extension values."""
+    new = Doc(
+        doc.vocab,
+        words=[token.text for token in doc],
+        spaces=[bool(token.whitespace_) for token in doc],
+    )
+    for key, value in doc.user_data.items():
+        if isinstance(key, str):
+            new.user_data[key] = value
+    return new
+
+
+def _counts(docs: List[Doc]) -> Dict[str, int]:
+    return {
+        "docs": len(docs),
+        "tokens": sum(len(doc) for doc in docs),
+        "entities": sum(len(doc.ents) for doc in docs),
+    }
+
+
+def split_corpus(
+    input_path: Union[str, Path],
+    output_dir: Union[str, Path],
+    *,
+    sizes: Sequence[int] = (150, 300, 750, 1500, 3000),
+    seeds: Sequence[int] = (1,),
+    pool_size: int = DEFAULT_POOL_SIZE,
+    pool_seed: int = DEFAULT_POOL_SEED,
+) -> SplitReport:
+    """Write the unlabeled pool and the labeled splits of a train corpus.
+
+    input_path (Union[str, Path]): A .spacy file, one Doc per sentence.
+    output_dir (Union[str, Path]): Where to write unlabeled.spacy,
+        labeled-<size>-<seed>.spacy and split.json.
+    sizes (Sequence[int]): Labeled split sizes (sentences).
+    seeds (Sequence[int]): A labeled split per size and seed.
+    pool_size (int): Sentences in the unlabeled pool.
+    pool_seed (int): The seed of the pool's draw.
+    RETURNS (SplitReport): The counts.
+    """
+    input_path = Path(input_path)
+    output_dir = Path(output_dir)
+    if not input_path.is_file():
+        raise SplitError(f"No .spacy file at {input_path}.")
+    docs = list(DocBin(store_user_data=True).from_disk(input_path).get_docs(Vocab()))
+    candidates = [i for i, doc in enumerate(docs) if len(doc)]
+    splits = split_indices(
+        len(docs),
+        candidates,
+        sizes=sizes,
+        seeds=seeds,
+        pool_size=pool_size,
+        pool_seed=pool_seed,
+    )
+    report = SplitReport(
+        n_input=len(docs),
+        n_empty=len(docs) - len(candidates),
+        n_pool=pool_size,
+        n_rest=len(candidates) - pool_size,
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, indices in splits.items():
+        if name == UNLABELED:
+            selected = [unlabeled_copy(docs[i]) for i in indices]
+        else:
+            selected = [docs[i] for i in indices]
+        DocBin(store_user_data=True, docs=selected).to_disk(output_dir / name)
+        report.files[name] = _counts(selected)
+    summary: Dict[str, Any] = {
+        "input": str(input_path),
+        "pool_size": pool_size,
+        "pool_seed": pool_seed,
+        "sizes": list(sizes),
+        "seeds": list(seeds),
+        "draw": "sentences with the smallest sha256(f'{seed}:{index}')",
+        **asdict(report),
+    }
+    (output_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    return report

@@ -1,0 +1,212 @@
+"""`annotate`: a teacher's distributions stored in a corpus, streamed in shards."""
+
+import json
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.training import Corpus
+from typer.testing import CliRunner
+
+import spacy_kd_ner.annotate as annotate_module
+from spacy_kd_ner.annotate import (
+    MANIFEST,
+    AnnotateError,
+    annotate_corpus,
+    annotate_docs,
+    is_complete,
+    read_annotated,
+)
+from spacy_kd_ner.scores import (
+    EXTENSION,
+    TeacherScoresError,
+    get_teacher_scores,
+    has_teacher_scores,
+)
+
+LABELED = [
+    ("Peter lives in London .", [(0, 5, "PER"), (15, 21, "LOC")]),
+    ("The European Union said so .", [(4, 18, "ORG")]),
+    ("The minister was in the city .", []),
+]
+UNLABELED = [
+    "John went to Paris with Peter .",
+    "Müller sagte in Zürich : « Ça va » , 東京 😀 \u200b ok",
+]
+
+
+def make_corpus(vocab):
+    docs = []
+    nlp = spacy.blank("en", vocab=vocab)
+    for text, entities in LABELED:
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(s, e, label=label) for s, e, label in entities]
+        docs.append(doc)
+    docs.extend(nlp.make_doc(text) for text in UNLABELED)
+    docs.append(Doc(vocab, words=[]))
+    long_words = ("Peter went to London and Paris with John .".split() * 223)[:2000]
+    docs.append(Doc(vocab, words=long_words))
+    docs[-1].ents = [docs[-1].char_span(0, 5, label="PER")]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def corpus_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("annotate-input") / "input.spacy"
+    DocBin(docs=make_corpus(spacy.blank("en").vocab)).to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_teacher_dir):
+    return spacy.load(tiny_teacher_dir)
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory, teacher, corpus_path):
+    out = tmp_path_factory.mktemp("annotate-output") / "annotated"
+    stats = annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
+    return out, stats
+
+
+def test_annotate_writes_complete_shards(annotated, corpus_path):
+    out, stats = annotated
+    n_docs = len(LABELED) + len(UNLABELED) + 2
+    assert is_complete(out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [s["file"] for s in manifest["shards"]] == [
+        "shard-00000.spacy",
+        "shard-00001.spacy",
+        "shard-00002.spacy",
+    ]
+    assert manifest["n_docs"] == stats.docs_written == stats.docs_read == n_docs
+    assert stats.docs_annotated == n_docs
+    assert stats.docs_with_gold == len(LABELED) + 1
+    assert stats.tokens == sum(len(doc) for doc in read_annotated(corpus_path))
+    assert stats.size_bytes > 0
+    assert not list(out.parent.glob(".*partial"))
+
+
+def test_annotate_round_trip(annotated, corpus_path, teacher):
+    out, _ = annotated
+    tags = teacher.get_pipe("kd_ner").tag_names
+    originals = list(read_annotated(corpus_path))
+    docs = list(read_annotated(out))
+    assert len(docs) == len(originals)
+    for orig, doc in zip(originals, docs):
+        assert [t.text for t in doc] == [t.text for t in orig]
+        assert [t.whitespace_ for t in doc] == [t.whitespace_ for t in orig]
+        # gold entities unchanged; unlabeled docs still without annotation
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [
+            (e.start, e.end, e.label_) for e in orig.ents
+        ]
+        assert doc.has_annotation("ENT_IOB") == orig.has_annotation("ENT_IOB")
+        assert [t.ent_iob for t in doc] == [t.ent_iob for t in orig]
+        # scores: float16 on disk, (n_tokens, n_tags), rows sum to 1
+        assert doc._.get(EXTENSION)["probs"].dtype == numpy.float16
+        probs, got_tags = get_teacher_scores(doc, tags)
+        assert got_tags == tags
+        assert probs.shape == (len(doc), len(tags))
+        raw = doc._.get(EXTENSION)["probs"].astype("float32")
+        numpy.testing.assert_allclose(raw.sum(axis=1), 1.0, atol=1e-2)
+    assert len(docs[-2]) == 0 and has_teacher_scores(docs[-2])
+    assert len(docs[-1]) == 2000
+    assert not docs[3].has_annotation("ENT_IOB")
+
+
+def test_annotate_matches_teacher(annotated, teacher):
+    """Stored distributions are the teacher's on the same words, to float16."""
+    out, _ = annotated
+    docs = list(read_annotated(out))
+    pipe = teacher.get_pipe("kd_ner")
+    for doc in docs[:5] + docs[-1:]:
+        words = Doc(teacher.vocab, words=[t.text for t in doc])
+        processed = teacher.get_pipe("transformer")(words)
+        expected = pipe.distributions(pipe.predict([processed]))[0]
+        got, _ = get_teacher_scores(doc)
+        numpy.testing.assert_allclose(got, expected, atol=2e-3)
+
+
+def test_annotated_corpus_reads_as_spacy_corpus(annotated, teacher):
+    out, _ = annotated
+    examples = list(Corpus(out)(teacher))
+    assert len(examples) == len(LABELED) + len(UNLABELED) + 1  # no empty doc
+    assert all(has_teacher_scores(eg.reference) for eg in examples)
+
+
+def test_label_mismatch(annotated):
+    out, _ = annotated
+    doc = next(read_annotated(out))
+    with pytest.raises(TeacherScoresError, match="differ|student uses"):
+        get_teacher_scores(doc, ["O", "U-PER"])
+
+
+def test_annotate_docs_in_memory(teacher):
+    docs = make_corpus(spacy.blank("en").vocab)
+    result = list(annotate_docs(teacher, docs, batch_size=3, buffer_size=4))
+    assert result == docs
+    assert all(has_teacher_scores(doc) for doc in docs)
+    assert not docs[3].has_annotation("ENT_IOB")
+
+
+def test_interrupted_annotate_leaves_no_complete_output(
+    tmp_path, teacher, corpus_path, monkeypatch
+):
+    out = tmp_path / "annotated"
+    write_shard = annotate_module._write_shard
+    calls = []
+
+    def failing_write_shard(path, docs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(path)
+        return write_shard(path, docs)
+
+    monkeypatch.setattr(annotate_module, "_write_shard", failing_write_shard)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
+    assert not out.exists() and not is_complete(out)
+    # spaCy's Corpus skips the hidden work directory
+    with pytest.warns(UserWarning):
+        assert list(Corpus(tmp_path)(teacher)) == []
+    monkeypatch.setattr(annotate_module, "_write_shard", write_shard)
+    stats = annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
+    assert stats.shards_resumed == 1 and stats.shards == 3
+    assert stats.docs_written == stats.docs_read
+    assert stats.docs_annotated == stats.docs_read - 3
+    assert is_complete(out)
+    assert len(list(read_annotated(out))) == stats.docs_read
+
+
+def test_annotate_refuses_to_overwrite(tmp_path, teacher, corpus_path):
+    out = tmp_path / "annotated"
+    annotate_corpus(teacher, corpus_path, out, shard_size=100)
+    with pytest.raises(AnnotateError, match="--overwrite"):
+        annotate_corpus(teacher, corpus_path, out, shard_size=100)
+    stats = annotate_corpus(teacher, corpus_path, out, shard_size=4, overwrite=True)
+    assert stats.shards == 2 and is_complete(out)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(AnnotateError, match="not an annotated corpus"):
+        annotate_corpus(teacher, corpus_path, other)
+
+
+def test_read_annotated_refuses_incomplete(tmp_path):
+    (tmp_path / "shard-00000.spacy").write_bytes(b"")
+    with pytest.raises(AnnotateError, match="not a complete"):
+        list(read_annotated(tmp_path))
+
+
+def test_annotate_cli(tmp_path, tiny_teacher_dir, corpus_path):
+    from spacy_kd_ner.cli import kd_app
+
+    out = tmp_path / "annotated"
+    result = CliRunner().invoke(
+        kd_app,
+        ["annotate", str(tiny_teacher_dir), str(corpus_path), str(out), "-b", "4"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "docs written" in result.output
+    assert is_complete(out)

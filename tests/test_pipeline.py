@@ -1,0 +1,241 @@
+"""The kd_ner component: training, decoding, serialization, robustness."""
+
+import random
+
+import numpy
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.training.iob_utils import doc_to_biluo_tags
+from spacy.vocab import Vocab
+from thinc.api import Adam, fix_random_seed
+
+from spacy_kd_ner.models.crf import biluo_constraints
+
+TRAIN_DATA = [
+    ("Who is Shaka Khan?", [(7, 17, "PER")]),
+    ("I like London and Berlin.", [(7, 13, "LOC"), (18, 24, "LOC")]),
+    ("Apple hired John Smith in Paris.", [(0, 5, "ORG"), (12, 22, "PER"), (26, 31, "LOC")]),
+    ("Google opened an office in New York City.", [(0, 6, "ORG"), (27, 40, "LOC")]),
+]
+
+TINY = {
+    "model": {"encoder": {"hidden_size": 32, "depth": 1, "char_filters": 16, "dropout": 0.1}}
+}
+
+
+def make_nlp(config=TINY, crf=True, vectors=False) -> Language:
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    if vectors:
+        words = ["london", "berlin", "paris", "apple", "google", "the", "in"]
+        rng = numpy.random.default_rng(0)
+        data = rng.normal(size=(len(words), 50)).astype("float32")
+        nlp.vocab.vectors = spacy.vocab.Vectors(
+            data=data, keys=[nlp.vocab.strings.add(w) for w in words]
+        )
+    cfg = {"model": {**config["model"], "crf": crf}}
+    nlp.add_pipe("kd_ner", config=cfg)
+    return nlp
+
+
+def train(nlp: Language, n_iter: int = 60) -> list:
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"entities": ents})
+        for text, ents in TRAIN_DATA
+    ]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    history = []
+    for _ in range(n_iter):
+        random.shuffle(examples)
+        losses: dict = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+        history.append(losses["kd_ner"])
+    return history
+
+
+def entities(doc: Doc) -> list:
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+@pytest.fixture(scope="module")
+def trained() -> Language:
+    nlp = make_nlp()
+    train(nlp, n_iter=40)
+    return nlp
+
+
+def test_overfits_and_predicts_entities(trained):
+    for text, ents in TRAIN_DATA:
+        assert entities(trained(text)) == ents
+
+
+def test_loss_falls():
+    history = train(make_nlp(), n_iter=20)
+    assert numpy.mean(history[-5:]) < 0.3 * numpy.mean(history[:5])
+
+
+@pytest.mark.parametrize("crf", [False])
+def test_softmax_head_overfits(crf):
+    nlp = make_nlp(crf=crf)
+    train(nlp, n_iter=40)
+    assert not nlp.get_pipe("kd_ner").model.has_ref("crf")
+    for text, ents in TRAIN_DATA:
+        assert entities(nlp(text)) == ents
+
+
+def test_labels_and_label_data(trained):
+    ner = trained.get_pipe("kd_ner")
+    assert ner.labels == ("LOC", "ORG", "PER")
+    assert ner.label_data == ["LOC", "ORG", "PER"]
+    assert ner.tag_names[0] == "O" and len(ner.tag_names) == 13
+
+
+def test_labels_from_initialize_argument():
+    nlp = make_nlp()
+    doc = nlp.make_doc("Berlin")
+    examples = [Example.from_dict(doc, {"entities": [(0, 6, "LOC")]})]
+    nlp.config["initialize"]["components"]["kd_ner"] = {"labels": ["LOC", "PER", "ORG"]}
+    nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("kd_ner").labels == ("LOC", "ORG", "PER")
+
+
+def test_save_load_same_output(trained, tmp_path):
+    texts = [t for t, _ in TRAIN_DATA] + ["Berlin and Paris hired Khan."]
+    before = [entities(d) for d in trained.pipe(texts)]
+    scores_before = trained.get_pipe("kd_ner").predict([trained.make_doc(texts[0])])
+    trained.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert [entities(d) for d in loaded.pipe(texts)] == before
+    scores_after = loaded.get_pipe("kd_ner").predict([loaded.make_doc(texts[0])])
+    numpy.testing.assert_allclose(scores_after[0], scores_before[0], atol=1e-5)
+    from_bytes = spacy.blank("en")
+    from_bytes.add_pipe("kd_ner", config=TINY)
+    from_bytes.from_bytes(trained.to_bytes())
+    assert [entities(d) for d in from_bytes.pipe(texts)] == before
+
+
+def test_pipe_equals_call(trained):
+    texts = [t for t, _ in TRAIN_DATA] * 3
+    piped = [entities(d) for d in trained.pipe(texts, batch_size=5)]
+    assert piped == [entities(trained(t)) for t in texts]
+
+
+def test_multiprocessing(trained):
+    texts = [t for t, _ in TRAIN_DATA] * 2
+    piped = [entities(d) for d in trained.pipe(texts, n_process=2, batch_size=2)]
+    assert piped == [entities(trained(t)) for t in texts]
+
+
+def test_with_static_vectors():
+    nlp = make_nlp(vectors=True)
+    train(nlp, n_iter=40)
+    encoder = nlp.get_pipe("kd_ner").model.get_ref("encoder")
+    assert encoder.attrs["word_ids"] == "vectors"
+    module = encoder.layers[0].shims[0]._model
+    # 2 reserved rows (padding, unknown) + one per vector.
+    assert module.words.weight.shape[0] == 2 + 7
+    for text, ents in TRAIN_DATA:
+        assert entities(nlp(text)) == ents
+
+
+def test_vectors_width_mismatch_is_clear():
+    nlp = make_nlp(
+        config={"model": {"encoder": {"hidden_size": 8, "depth": 1, "word_dim": 20}}},
+        vectors=True,
+    )
+    examples = [Example.from_dict(nlp.make_doc("Berlin"), {"entities": [(0, 6, "LOC")]})]
+    with pytest.raises(ValueError, match="width 50.*word_dim is 20"):
+        nlp.initialize(lambda: examples)
+
+
+def test_without_vectors_uses_hashing(trained):
+    assert trained.get_pipe("kd_ner").model.get_ref("encoder").attrs["word_ids"] == "hash"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [],
+        [" ", "\n", "\t"],
+        ["😀", "東京", "に", "行きました", "🇩🇪", "Zürich", "ﬁ"],
+        ["a" * 500, "Berlin"],
+    ],
+)
+def test_odd_input_gives_valid_output(trained, words):
+    doc = Doc(trained.vocab, words=words) if words else trained.make_doc("")
+    doc = trained(doc)
+    tags = doc_to_biluo_tags(doc)
+    assert len(tags) == len(doc)
+
+
+def test_empty_text_and_batch_with_empty_docs(trained):
+    assert len(trained("")) == 0
+    docs = list(trained.pipe(["", "Who is Shaka Khan?", "", "   "]))
+    assert entities(docs[1]) == [(7, 17, "PER")]
+
+
+def test_long_doc(trained):
+    rng = random.Random(0)
+    words = [rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀"]) for _ in range(10000)]
+    doc = trained(Doc(trained.vocab, words=words))
+    assert len(doc) == 10000
+    assert len(doc_to_biluo_tags(doc)) == 10000
+
+
+def test_decode_is_always_valid_biluo(trained):
+    ner = trained.get_pipe("kd_ner")
+    constraints = biluo_constraints(ner.tag_names)
+    rng = numpy.random.default_rng(0)
+    scores = [rng.normal(scale=5, size=(n, len(ner.tag_names))).astype("float32") for n in (1, 2, 7, 30)]
+    for tags in ner.decode(scores):
+        assert constraints.start[tags[0]] and constraints.end[tags[-1]]
+        for a, b in zip(tags[:-1], tags[1:]):
+            assert constraints.transitions[a, b]
+
+
+def test_distributions_sum_to_one(trained):
+    ner = trained.get_pipe("kd_ner")
+    docs = [trained.make_doc(t) for t, _ in TRAIN_DATA]
+    for probs, doc in zip(ner.distributions(ner.predict(docs)), docs):
+        assert probs.shape == (len(doc), len(ner.tag_names))
+        numpy.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_unknown_corpus_label_is_clear(trained):
+    doc = trained.make_doc("Acme sells rockets")
+    example = Example.from_dict(doc, {"entities": [(0, 4, "COMPANY")]})
+    with pytest.raises(ValueError, match="'COMPANY'.*unknown to 'kd_ner'"):
+        trained.get_pipe("kd_ner").update([example])
+
+
+def test_add_label_after_initialize_is_refused(trained):
+    with pytest.raises(ValueError, match="already initialized"):
+        trained.get_pipe("kd_ner").add_label("PRODUCT")
+
+
+def test_invalid_label_is_refused():
+    nlp = make_nlp()
+    with pytest.raises(ValueError, match="entity types"):
+        nlp.get_pipe("kd_ner").add_label("B-PER")
+
+
+def test_scorer_reports_ents(trained):
+    examples = []
+    for text, ents in TRAIN_DATA:
+        examples.append(Example.from_dict(trained.make_doc(text), {"entities": ents}))
+    scores = trained.evaluate(examples)
+    assert scores["ents_f"] == 1.0
+    assert set(scores["ents_per_type"]) == {"LOC", "ORG", "PER"}
+
+
+def test_uninitialized_model_is_clear():
+    nlp = make_nlp()
+    ner = nlp.get_pipe("kd_ner")
+    ner.add_label("PER")
+    ner.model.get_ref("output_layer").set_dim("nO", 5)
+    with pytest.raises(ValueError, match="not initialized"):
+        ner.predict([Doc(Vocab(), words=["x"])])
