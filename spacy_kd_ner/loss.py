@@ -13,7 +13,7 @@ does), for every doc that carries teacher scores.
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import numpy
 import torch
@@ -122,7 +122,9 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
             )
         lengths = [len(e) for e in guesses.emissions]
         keep = [i for i, n in enumerate(lengths) if n > 0]
-        grads = TaggerGrads([numpy.zeros_like(e) for e in guesses.emissions])
+        grads = TaggerGrads(
+            [cast(Floats2d, numpy.zeros_like(e)) for e in guesses.emissions]
+        )
         if guesses.potentials is not None:
             grads.d_potentials = tuple(  # type: ignore[assignment]
                 numpy.zeros_like(p) for p in guesses.potentials
@@ -138,11 +140,12 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
         potentials = None
         if self.beta > 0:
             if guesses.potentials is not None:
-                potentials = [
+                trans, start, end = (
                     torch.tensor(numpy.asarray(p)).to(E.dtype).requires_grad_(backward)
                     for p in guesses.potentials
-                ]
-                masked = masked_potentials(*potentials, guesses.constraints)
+                )
+                potentials = [trans, start, end]
+                masked = masked_potentials(trans, start, end, guesses.constraints)
                 task = sequence_nll(E, L, tags, *masked).sum()
             else:
                 log_probs = torch.log_softmax(E, dim=-1)
@@ -151,7 +154,9 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
                 task = -(picked.squeeze(-1) * known).sum()
             total = total + self.beta * task
         if self.gamma > 0:
-            teacher_rows = [j for j, i in enumerate(keep) if truths[i].teacher is not None]
+            teacher_rows = [
+                j for j, i in enumerate(keep) if truths[i].teacher is not None
+            ]
             if teacher_rows:
                 P = _pad(
                     [truths[keep[j]].teacher for j in teacher_rows],  # type: ignore
@@ -165,7 +170,9 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
             assert E.grad is not None
             d_E = E.grad.numpy()
             for row, i in enumerate(keep):
-                grads.d_emissions[i] = d_E[row, : lengths[i]].astype("float32")
+                grads.d_emissions[i] = cast(
+                    Floats2d, d_E[row, : lengths[i]].astype("float32")
+                )
             if potentials is not None:
                 grads.d_potentials = tuple(  # type: ignore[assignment]
                     p.grad.numpy().astype("float32")  # type: ignore[union-attr]

@@ -4,7 +4,17 @@ targets and pseudo-labels."""
 
 import os
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    cast,
+)
 
 import numpy
 import torch
@@ -142,8 +152,7 @@ class EntityTaggerPipe(TrainablePipe):
         """
         if not isinstance(label, str) or not label or "-" in label:
             raise ValueError(
-                f"kd_ner labels are entity types such as 'PER' (no '-'), got "
-                f"{label!r}."
+                f"kd_ner labels are entity types such as 'PER' (no '-'), got {label!r}."
             )
         if label in self.labels:
             return 0
@@ -320,8 +329,7 @@ class EntityTaggerPipe(TrainablePipe):
                 f"used. Set gamma > 0 or pseudo_labels = true in its loss."
             )
         truths = [
-            TagTargets(gold=numpy.full(len(t), MISSING, dtype="int64"), teacher=t)
-            for t in teacher_scores
+            TagTargets(gold=_missing_tags(len(t)), teacher=t) for t in teacher_scores
         ]
         grads, loss = self.loss(self._tagger_scores(student_scores), truths)
         return loss, grads
@@ -338,7 +346,7 @@ class EntityTaggerPipe(TrainablePipe):
             inc_potential_grads(self.model.get_ref("crf"), *grads.d_potentials)
 
     def _targets(self, example: Example, tag_index: Dict[str, int]) -> TagTargets:
-        gold = numpy.full(len(example.predicted), MISSING, dtype="int64")
+        gold = _missing_tags(len(example.predicted))
         for i, tag in enumerate(example.get_aligned_ner()):
             if tag is None or tag == "-":
                 continue
@@ -408,3 +416,7 @@ class EntityTaggerPipe(TrainablePipe):
 def _preview(doc: Doc) -> str:
     text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
     return repr(text)
+
+
+def _missing_tags(n: int) -> Ints1d:
+    return cast(Ints1d, numpy.full(n, MISSING, dtype="int64"))

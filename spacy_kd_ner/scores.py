@@ -28,13 +28,13 @@ def register_extension() -> None:
 
 def set_teacher_scores(doc: Doc, tag_names: Sequence[str], probs: Floats2d) -> None:
     """Store a (n_tokens, n_tags) distribution over tag_names on the doc."""
-    probs = numpy.asarray(probs)
-    if probs.shape != (len(doc), len(tag_names)):
+    array = numpy.asarray(probs)
+    if array.shape != (len(doc), len(tag_names)):
         raise TeacherScoresError(
-            f"Teacher scores of shape {probs.shape} do not fit a doc of {len(doc)} "
+            f"Teacher scores of shape {array.shape} do not fit a doc of {len(doc)} "
             f"tokens and {len(tag_names)} tags ({_describe(doc)})."
         )
-    doc._.set(EXTENSION, {TAGS: list(tag_names), PROBS: probs.astype("float16")})
+    doc._.set(EXTENSION, {TAGS: list(tag_names), PROBS: array.astype("float16")})
 
 
 def has_teacher_scores(doc: Doc) -> bool:

@@ -17,12 +17,17 @@ from spacy_kd_ner.models.crf import biluo_constraints
 TRAIN_DATA = [
     ("Who is Shaka Khan?", [(7, 17, "PER")]),
     ("I like London and Berlin.", [(7, 13, "LOC"), (18, 24, "LOC")]),
-    ("Apple hired John Smith in Paris.", [(0, 5, "ORG"), (12, 22, "PER"), (26, 31, "LOC")]),
+    (
+        "Apple hired John Smith in Paris.",
+        [(0, 5, "ORG"), (12, 22, "PER"), (26, 31, "LOC")],
+    ),
     ("Google opened an office in New York City.", [(0, 6, "ORG"), (27, 40, "LOC")]),
 ]
 
 TINY = {
-    "model": {"encoder": {"hidden_size": 32, "depth": 1, "char_filters": 16, "dropout": 0.1}}
+    "model": {
+        "encoder": {"hidden_size": 32, "depth": 1, "char_filters": 16, "dropout": 0.1}
+    }
 }
 
 
@@ -147,13 +152,17 @@ def test_vectors_width_mismatch_is_clear():
         config={"model": {"encoder": {"hidden_size": 8, "depth": 1, "word_dim": 20}}},
         vectors=True,
     )
-    examples = [Example.from_dict(nlp.make_doc("Berlin"), {"entities": [(0, 6, "LOC")]})]
+    examples = [
+        Example.from_dict(nlp.make_doc("Berlin"), {"entities": [(0, 6, "LOC")]})
+    ]
     with pytest.raises(ValueError, match="width 50.*word_dim is 20"):
         nlp.initialize(lambda: examples)
 
 
 def test_without_vectors_uses_hashing(trained):
-    assert trained.get_pipe("kd_ner").model.get_ref("encoder").attrs["word_ids"] == "hash"
+    assert (
+        trained.get_pipe("kd_ner").model.get_ref("encoder").attrs["word_ids"] == "hash"
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,7 +189,10 @@ def test_empty_text_and_batch_with_empty_docs(trained):
 
 def test_long_doc(trained):
     rng = random.Random(0)
-    words = [rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀"]) for _ in range(10000)]
+    words = [
+        rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀"])
+        for _ in range(10000)
+    ]
     doc = trained(Doc(trained.vocab, words=words))
     assert len(doc) == 10000
     assert len(doc_to_biluo_tags(doc)) == 10000
@@ -190,7 +202,10 @@ def test_decode_is_always_valid_biluo(trained):
     ner = trained.get_pipe("kd_ner")
     constraints = biluo_constraints(ner.tag_names)
     rng = numpy.random.default_rng(0)
-    scores = [rng.normal(scale=5, size=(n, len(ner.tag_names))).astype("float32") for n in (1, 2, 7, 30)]
+    scores = [
+        rng.normal(scale=5, size=(n, len(ner.tag_names))).astype("float32")
+        for n in (1, 2, 7, 30)
+    ]
     for tags in ner.decode(scores):
         assert constraints.start[tags[0]] and constraints.end[tags[-1]]
         for a, b in zip(tags[:-1], tags[1:]):

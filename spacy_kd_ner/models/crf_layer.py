@@ -6,7 +6,7 @@ pipe's decoder and the loss read the transition parameters from this layer
 (``model.get_ref("crf")``) and the loss hands their gradient back to it.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 from thinc.api import Model, registry
 from thinc.types import Floats1d, Floats2d
@@ -17,7 +17,9 @@ END = "end"  # (nO,): score of ending with a tag
 
 
 @registry.layers("spacy-kd-ner.CRF.v1")
-def build_crf_layer_v1(nO: Optional[int] = None) -> Model[List[Floats2d], List[Floats2d]]:
+def build_crf_layer_v1(
+    nO: Optional[int] = None,
+) -> Model[List[Floats2d], List[Floats2d]]:
     """A linear-chain CRF's parameters over nO tags, zero-initialised."""
     return Model(
         "crf",
@@ -51,7 +53,11 @@ def init(
 
 def get_potentials(model: Model) -> Tuple[Floats2d, Floats1d, Floats1d]:
     """The (transitions, start, end) parameters of a CRF layer."""
-    return model.get_param(TRANSITIONS), model.get_param(START), model.get_param(END)
+    return (
+        cast(Floats2d, model.get_param(TRANSITIONS)),
+        cast(Floats1d, model.get_param(START)),
+        cast(Floats1d, model.get_param(END)),
+    )
 
 
 def inc_potential_grads(

@@ -1,6 +1,6 @@
 """Decoding tag scores into valid BILUO sequences and tag distributions."""
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import numpy
 import torch
@@ -19,7 +19,7 @@ def constrained_decode(
     """Best valid BILUO tag sequence per doc, given per-token scores and (for a
     CRF) learned transition potentials; zero transitions otherwise."""
     lengths = [len(s) for s in log_scores]
-    result = [numpy.zeros((0,), dtype="int64") for _ in log_scores]
+    result = [cast(Ints1d, numpy.zeros((0,), dtype="int64")) for _ in log_scores]
     keep = [i for i, n in enumerate(lengths) if n > 0]
     if not keep:
         return result
@@ -34,9 +34,8 @@ def constrained_decode(
     with torch.no_grad():
         paths = viterbi_decode(E, L, *masked)
     for row, i in enumerate(keep):
-        result[i] = numpy.asarray(paths[row], dtype="int64")
+        result[i] = cast(Ints1d, numpy.asarray(paths[row], dtype="int64"))
     return result
-
 
 
 def tag_distributions(
@@ -47,9 +46,11 @@ def tag_distributions(
     """Per-token tag distributions: the CRF's marginals over valid sequences
     when there are potentials, else the softmax of each token's emissions."""
     if potentials is None:
-        return [_softmax(numpy.asarray(e, dtype="float32")) for e in emissions]
+        return [
+            cast(Floats2d, _softmax(numpy.asarray(e, "float32"))) for e in emissions
+        ]
     lengths = [len(e) for e in emissions]
-    result = [numpy.zeros_like(e, dtype="float32") for e in emissions]
+    result = [cast(Floats2d, numpy.zeros_like(e, dtype="float32")) for e in emissions]
     keep = [i for i, n in enumerate(lengths) if n > 0]
     if not keep:
         return result
@@ -62,7 +63,7 @@ def tag_distributions(
     with torch.no_grad():
         probs = marginals(E, L, *masked).numpy()
     for row, i in enumerate(keep):
-        result[i] = probs[row, : lengths[i]]
+        result[i] = cast(Floats2d, probs[row, : lengths[i]])
     return result
 
 

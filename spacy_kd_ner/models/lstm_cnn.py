@@ -15,7 +15,8 @@ from spacy.attrs import LOWER
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
-from thinc.types import Floats2d
+from thinc.shims import PyTorchShim
+from thinc.types import Floats2d, Floats3d
 
 from .pytorch_lstm_cnn import PAD_ID, UNKNOWN_WORD_ID, LSTMCNNEncoder
 
@@ -164,7 +165,7 @@ def _convert_inputs(
     model: Model, X: Tuple[List[Doc], Tuple], is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
     _docs, (word_ids, char_ids, lengths) = X
-    device = model.shims[0].device
+    device = cast(PyTorchShim, model.shims[0]).device
     args = (
         torch.from_numpy(word_ids).to(device),
         torch.from_numpy(char_ids).to(device),
@@ -179,8 +180,8 @@ def _convert_outputs(
     model: Model, X_Ytorch: Tuple[Tuple[List[Doc], Tuple], torch.Tensor], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
     (docs, _features), Ytorch = X_Ytorch
-    Y_padded = cast(Floats2d, torch2xp(Ytorch))
-    Y = [Y_padded[i, : len(doc)] for i, doc in enumerate(docs)]
+    Y_padded = cast(Floats3d, torch2xp(Ytorch))
+    Y = [cast(Floats2d, Y_padded[i, : len(doc)]) for i, doc in enumerate(docs)]
 
     def backprop(dY: List[Floats2d]) -> ArgsKwargs:
         dY_padded = model.ops.alloc3f(*Ytorch.shape)

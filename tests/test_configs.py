@@ -1,0 +1,83 @@
+"""Every file in configs/ initialises, and every registered name resolves."""
+
+import configparser
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training.initialize import init_nlp
+from spacy.util import load_config, registry
+
+ROOT = Path(__file__).parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
+
+
+def entry_points() -> list:
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    result = []
+    for group, lines in parser["options.entry_points"].items():
+        for line in lines.strip().splitlines():
+            name, target = (part.strip() for part in line.split("=", 1))
+            result.append((group, name, target))
+    return result
+
+
+REGISTRIES = {
+    "spacy_architectures": "architectures",
+    "thinc_layers": "layers",
+    "spacy_readers": "readers",
+    "thinc_losses": "losses",
+}
+
+
+@pytest.mark.parametrize("group,name,target", entry_points())
+def test_entry_point_resolves(group, name, target):
+    if group == "spacy_factories":
+        module, attr = target.split(":")
+        factory = __import__(module, fromlist=[attr])
+        assert spacy.blank("en").add_pipe(name).__class__.__module__ == factory.__name__
+    elif group == "spacy_cli":
+        module = __import__(target, fromlist=["kd_app"])
+        assert module.kd_app.registered_commands
+    else:
+        func = getattr(registry, REGISTRIES[group]).get(name)
+        module, attr = target.split(":")
+        assert func is getattr(__import__(module, fromlist=[attr]), attr)
+
+
+def test_configs_exist():
+    names = {path.name for path in CONFIGS}
+    assert {"student.cfg", "teacher.cfg"} <= names
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    nlp = spacy.blank("en")
+    docs = []
+    for text, ents in [
+        ("Peter lives in London .", [(0, 5, "PER"), (15, 21, "LOC")]),
+        ("The European Union said so .", [(4, 18, "ORG")]),
+    ]:
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(s, e, label=label) for s, e, label in ents]
+        docs.append(doc)
+    path = tmp_path_factory.mktemp("corpus") / "tiny.spacy"
+    DocBin(docs=docs).to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_initializes(path, tiny_corpus, tiny_bert_dir):
+    overrides = {"paths.train": str(tiny_corpus), "paths.dev": str(tiny_corpus)}
+    config = load_config(path, overrides=overrides, interpolate=False)
+    if "teacher" in config["paths"]:
+        config["paths"]["teacher"] = str(tiny_bert_dir)
+    for key in ("labeled", "unlabeled"):
+        if key in config["paths"]:
+            config["paths"][key] = str(tiny_corpus)
+    config["system"]["gpu_allocator"] = None
+    nlp = init_nlp(config.interpolate())
+    assert "kd_ner" in nlp.pipe_names
+    assert nlp.get_pipe("kd_ner").labels == ("LOC", "ORG", "PER")
