@@ -7,6 +7,7 @@ from . import (
     benchmark,  # noqa: F401
     convert,  # noqa: F401
     evaluate,  # noqa: F401
+    random_transformer,  # noqa: F401
     split,  # noqa: F401
     vectors,  # noqa: F401
 )

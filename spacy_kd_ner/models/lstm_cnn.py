@@ -125,8 +125,10 @@ def forward(
 def featurize(
     model: Model, docs: List[Doc]
 ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    """Padded word ids (batch, max_len), char ids (batch, max_len, max_chars)
-    and lengths (batch,) for a batch of docs."""
+    """Padded word ids (batch, max_len), char ids (batch, max_len, n_chars)
+    and lengths (batch,) for a batch of docs, where n_chars is the longest
+    word of the batch, up to max_word_length. Vectorised over the batch: this
+    runs on every call, and at batch size 1 its cost is what users see."""
     scheme = model.attrs["word_ids"]
     if scheme is None:
         raise ValueError(
@@ -135,24 +137,33 @@ def featurize(
         )
     lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
     max_len = max(int(lengths.max()), 1) if len(docs) else 1
+    mask = numpy.arange(max_len)[None, :] < lengths[:, None]
+    texts = [token.text for doc in docs for token in doc]
     word_ids = numpy.zeros((len(docs), max_len), dtype="int64")
-    max_chars = model.attrs["max_word_length"]
+    word_ids[mask] = _word_ids(model, docs, scheme)
+    codes = _char_codes(texts, model.attrs["max_word_length"])
+    char_ids = numpy.zeros((len(docs), max_len, codes.shape[1]), dtype="int64")
     n_chars = model.attrs["n_chars"]
-    char_ids = numpy.zeros((len(docs), max_len, max_chars), dtype="int64")
-    for i, doc in enumerate(docs):
-        if not len(doc):
-            continue
-        word_ids[i, : len(doc)] = _word_ids(model, doc, scheme)
-        for j, token in enumerate(doc):
-            codes = [ord(c) for c in token.text[:max_chars]]
-            char_ids[i, j, : len(codes)] = numpy.array(codes) % (n_chars - 1) + 1
+    char_ids[mask] = numpy.where(codes > 0, codes % (n_chars - 1) + 1, PAD_ID)
     return word_ids, char_ids, lengths
 
 
-def _word_ids(model: Model, doc: Doc, scheme: str) -> numpy.ndarray:
-    keys = doc.to_array([LOWER]).reshape(-1)
+def _char_codes(texts: List[str], max_chars: int) -> numpy.ndarray:
+    """Unicode code points, (n_texts, width), zero-padded and cut at
+    max_chars: numpy's fixed-width UCS-4 strings are exactly that."""
+    if not texts:
+        return numpy.zeros((0, 1), dtype="int64")
+    width = min(max(len(text) for text in texts), max_chars)
+    array = numpy.array(texts, dtype=f"<U{max(width, 1)}")
+    return array.view(numpy.uint32).reshape(len(texts), -1).astype("int64")
+
+
+def _word_ids(model: Model, docs: List[Doc], scheme: str) -> numpy.ndarray:
+    keys = numpy.concatenate(
+        [doc.to_array([LOWER]).reshape(-1) for doc in docs if len(doc)] or [[]]
+    ).astype("uint64")
     if scheme == "vectors":
-        rows = numpy.asarray(doc.vocab.vectors.find(keys=keys), dtype="int64")
+        rows = numpy.asarray(docs[0].vocab.vectors.find(keys=keys), dtype="int64")
         return numpy.where(rows >= 0, rows + N_RESERVED_ROWS, UNKNOWN_WORD_ID)
     return (keys % model.attrs["n_hash_rows"]).astype("int64") + N_RESERVED_ROWS
 

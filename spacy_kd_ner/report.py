@@ -1,0 +1,787 @@
+"""The project's report: test F1 over labeled sizes and seeds, per-type F1 of
+the best student, speed and size, as Markdown with PNG plots.
+
+Inputs are what the other commands write:
+
+- a directory of metrics JSON files from `evaluate` (`evaluation.evaluate_ner`:
+  `micro`, `per_type`, ... with scores as fractions), named
+  `<model>-<size>-<seed>.json` where `model` is one of `MODELS` and `size`
+  (labeled sentences) and `seed` are integers, e.g.
+  `student-kd-pl-750-1.json`. Metrics files with other names
+  (`student-full.json`) go to an "other runs" table. Speed results (the
+  `benchmark` JSON) found in the directory are skipped, as are JSON files that
+  are neither;
+- optionally the speed JSON from `benchmark` (`{pipeline: {words_per_second:
+  {"1": ...}, n_params, n_vectors, size_mb, peak_rss_mb, ...}}`).
+
+F1 is seqeval's micro F1 on the test set, shown in percent. Mean and standard
+deviation are over the seeds of one labeled size; the standard deviation is
+the sample one (n - 1 in the denominator) and is left out for a single seed.
+Pipelines whose benchmark name contains "random" or "speed-only" are labeled
+"speed only": their weights are random and only their cost means something.
+"""
+
+import math
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import srsly
+
+MODELS: Tuple[str, ...] = (
+    "teacher",
+    "spacy-ner",
+    "student-baseline",
+    "student-kd",
+    "student-pl",
+    "student-kd-pl",
+)
+STUDENTS: Tuple[str, ...] = MODELS[2:]
+MODEL_TITLES: Dict[str, str] = {
+    "teacher": "teacher",
+    "spacy-ner": "spaCy ner",
+    "student-baseline": "baseline",
+    "student-kd": "kd",
+    "student-pl": "pl",
+    "student-kd-pl": "kd-pl",
+}
+# Longest names first, so that "student-kd-pl-750-1" is not read as "student-kd".
+RUN_NAME = re.compile(
+    r"^(?P<model>"
+    + "|".join(re.escape(m) for m in sorted(MODELS, key=len, reverse=True))
+    + r")-(?P<size>\d+)-(?P<seed>\d+)$"
+)
+SPEED_ONLY_MARKERS = ("random", "speed-only", "speed_only")
+SPEED_ONLY_NOTE = "speed only: random weights"
+F1_PLOT = "f1_by_size.png"
+SPEED_PLOT = "speed_by_batch_size.png"
+PathLike = Union[str, Path]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One metrics file.
+
+    name (str): The file name without `.json`.
+    path (Path): The file.
+    metrics (Dict[str, Any]): Its content (`evaluate_ner`'s dict).
+    model (Optional[str]): One of `MODELS`, for a `<model>-<size>-<seed>` name.
+    size (Optional[int]): The labeled size, idem.
+    seed (Optional[int]): The seed, idem.
+    """
+
+    name: str
+    path: Path
+    metrics: Dict[str, Any]
+    model: Optional[str] = None
+    size: Optional[int] = None
+    seed: Optional[int] = None
+
+    @property
+    def f1(self) -> float:
+        """Micro F1 (seqeval), a fraction."""
+        return float(self.metrics["micro"]["f"])
+
+    def type_f1(self) -> Dict[str, float]:
+        """Per-type F1 (seqeval), fractions.
+
+        RETURNS (Dict[str, float]): Entity type to F1.
+        """
+        return {
+            label: float(row["f"])
+            for label, row in self.metrics.get("per_type", {}).items()
+        }
+
+
+@dataclass
+class Runs:
+    """The metrics files of a directory.
+
+    grid (List[Run]): Files named `<model>-<size>-<seed>.json`.
+    other (List[Run]): Other metrics files.
+    skipped (List[Path]): JSON files that hold no metrics (speed results...).
+    """
+
+    grid: List[Run] = field(default_factory=list)
+    other: List[Run] = field(default_factory=list)
+    skipped: List[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Mean and sample standard deviation of some values.
+
+    mean (float): The mean.
+    std (Optional[float]): The sample standard deviation; None for one value.
+    n (int): The number of values.
+    """
+
+    mean: float
+    std: Optional[float]
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Stats":
+        """Summarize values.
+
+        values (Sequence[float]): At least one value.
+        RETURNS (Stats): Their mean, sample standard deviation and count.
+        """
+        if not values:
+            raise ValueError("Cannot summarize no values.")
+        std = statistics.stdev(values) if len(values) > 1 else None
+        return cls(mean=statistics.fmean(values), std=std, n=len(values))
+
+
+@dataclass
+class Report:
+    """What `write_report` produced.
+
+    markdown (str): The report.
+    output (Path): Where it was written.
+    plots (List[Path]): The PNG files.
+    f1 (Dict[int, Dict[str, Stats]]): `summarize_f1` of the grid runs.
+    best_students (Dict[int, str]): Labeled size to the best student.
+    ratios (Dict[str, Dict[str, Optional[float]]]): `speed_ratios` (empty
+        without speed results or without a student among them).
+    runs (Runs): The metrics files read.
+    """
+
+    markdown: str
+    output: Path
+    plots: List[Path]
+    f1: Dict[int, Dict[str, Stats]]
+    best_students: Dict[int, str]
+    ratios: Dict[str, Dict[str, Optional[float]]]
+    runs: Runs
+
+
+def parse_run_name(name: str) -> Optional[Tuple[str, int, int]]:
+    """Read `<model>-<size>-<seed>` (a file name without `.json`).
+
+    name (str): The name.
+    RETURNS (Optional[Tuple[str, int, int]]): (model, size, seed), or None for
+        a name of another form.
+    """
+    match = RUN_NAME.match(name)
+    if match is None:
+        return None
+    return match.group("model"), int(match.group("size")), int(match.group("seed"))
+
+
+def read_json(path: PathLike) -> Any:
+    """Read a JSON file; a malformed one raises an error that names it.
+
+    path (Union[str, Path]): The file.
+    RETURNS (Any): Its content.
+    """
+    try:
+        return srsly.read_json(path)
+    except ValueError as e:
+        raise ValueError(f"Malformed JSON in {path}: {e}") from e
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_speed_results(data: Any) -> bool:
+    """Whether `data` looks like `benchmark`'s JSON: pipeline names to dicts
+    with `words_per_second`.
+
+    data (Any): A JSON value.
+    RETURNS (bool): Whether it is speed results.
+    """
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(
+            isinstance(v, dict) and isinstance(v.get("words_per_second"), dict)
+            for v in data.values()
+        )
+    )
+
+
+def check_metrics(data: Any, path: PathLike) -> Dict[str, Any]:
+    """Check that a metrics dict has what the report reads: a numeric
+    `micro.f` and, where present, `per_type` rows with a numeric `f`.
+
+    data (Any): The JSON content.
+    path (Union[str, Path]): Its file, for the error message.
+    RETURNS (Dict[str, Any]): `data`.
+    """
+    micro = data.get("micro") if isinstance(data, dict) else None
+    if not isinstance(micro, dict):
+        raise ValueError(f"{path} holds no metrics: expected a 'micro' object")
+    if not _is_number(micro.get("f")):
+        raise ValueError(
+            f"{path}: 'micro.f' is {micro.get('f')!r}, not a number (no "
+            "entities in the gold data or the predictions?)"
+        )
+    per_type = data.get("per_type", {})
+    if not isinstance(per_type, dict) or not all(
+        isinstance(row, dict) and _is_number(row.get("f")) for row in per_type.values()
+    ):
+        raise ValueError(f"{path}: 'per_type' must map labels to {{'f': number}}")
+    return data
+
+
+def read_runs(metrics_dir: PathLike, *, exclude: Sequence[PathLike] = ()) -> Runs:
+    """Read the metrics JSON files (`*.json`, not recursive) of a directory.
+
+    metrics_dir (Union[str, Path]): The directory.
+    exclude (Sequence[Union[str, Path]]): Files not to read (the speed JSON).
+    RETURNS (Runs): Grid runs sorted by (model order, size, seed), other runs
+        sorted by name, and the JSON files skipped (speed results, or JSON
+        without a 'micro' object).
+    """
+    directory = Path(metrics_dir)
+    if not directory.exists():
+        raise FileNotFoundError(f"No metrics directory at {directory}")
+    if not directory.is_dir():
+        raise NotADirectoryError(f"Not a directory: {directory}")
+    excluded = {Path(p).resolve() for p in exclude}
+    runs = Runs()
+    for path in sorted(directory.glob("*.json")):
+        if not path.is_file() or path.resolve() in excluded:
+            continue
+        data = read_json(path)
+        if is_speed_results(data) or not (isinstance(data, dict) and "micro" in data):
+            runs.skipped.append(path)
+            continue
+        metrics = check_metrics(data, path)
+        parsed = parse_run_name(path.stem)
+        if parsed is None:
+            runs.other.append(Run(path.stem, path, metrics))
+        else:
+            model, size, seed = parsed
+            runs.grid.append(Run(path.stem, path, metrics, model, size, seed))
+    if not runs.grid and not runs.other:
+        raise ValueError(
+            f"No metrics JSON files in {directory}: expected files written by "
+            "`evaluate --output`, named <model>-<size>-<seed>.json with model "
+            f"one of {', '.join(MODELS)}"
+        )
+    runs.grid.sort(key=lambda r: (MODELS.index(r.model or ""), r.size, r.seed))
+    runs.other.sort(key=lambda r: r.name)
+    return runs
+
+
+def summarize_f1(runs: Sequence[Run]) -> Dict[int, Dict[str, Stats]]:
+    """Mean and standard deviation of micro F1 over seeds.
+
+    runs (Sequence[Run]): Grid runs.
+    RETURNS (Dict[int, Dict[str, Stats]]): Labeled size (ascending) to model
+        (in `MODELS` order, only those with runs) to the stats of its F1.
+    """
+    values: Dict[int, Dict[str, List[float]]] = {}
+    for run in runs:
+        if run.model is None or run.size is None:
+            continue
+        values.setdefault(run.size, {}).setdefault(run.model, []).append(run.f1)
+    return {
+        size: {
+            model: Stats.of(values[size][model])
+            for model in MODELS
+            if model in values[size]
+        }
+        for size in sorted(values)
+    }
+
+
+def best_student(f1_by_model: Mapping[str, Stats]) -> Optional[str]:
+    """The student with the highest mean F1 (the first in `MODELS` order on a
+    tie).
+
+    f1_by_model (Mapping[str, Stats]): Model to F1 stats (one labeled size).
+    RETURNS (Optional[str]): The student, or None without students.
+    """
+    students = [m for m in STUDENTS if m in f1_by_model]
+    if not students:
+        return None
+    return max(students, key=lambda m: (f1_by_model[m].mean, -STUDENTS.index(m)))
+
+
+def per_type_f1(runs: Sequence[Run], model: str, size: int) -> Dict[str, Stats]:
+    """Per-type F1 of one model at one labeled size, over its seeds.
+
+    runs (Sequence[Run]): Grid runs.
+    model (str): The model.
+    size (int): The labeled size.
+    RETURNS (Dict[str, Stats]): Entity type (sorted) to the stats of its F1;
+        a type missing from a run counts as F1 0 there (seqeval lists every
+        type of the gold data or the predictions).
+    """
+    selected = [r.type_f1() for r in runs if r.model == model and r.size == size]
+    labels = sorted({label for scores in selected for label in scores})
+    return {
+        label: Stats.of([scores.get(label, 0.0) for scores in selected])
+        for label in labels
+    }
+
+
+def read_speed(path: PathLike) -> Dict[str, Dict[str, Any]]:
+    """Read and check `benchmark`'s JSON.
+
+    path (Union[str, Path]): The file.
+    RETURNS (Dict[str, Dict[str, Any]]): Pipeline name to its results.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No speed results at {path}")
+    data = read_json(path)
+    if not is_speed_results(data):
+        raise ValueError(
+            f"{path} holds no speed results: expected {{pipeline: "
+            "{'words_per_second': {batch size: words/s}, ...}} as `benchmark` "
+            "writes"
+        )
+    for name, result in data.items():
+        for bs, wps in result["words_per_second"].items():
+            if not str(bs).isdigit() or not (wps is None or _is_number(wps)):
+                raise ValueError(
+                    f"{path}: pipeline {name!r} has words_per_second "
+                    f"{bs!r}: {wps!r}; expected a batch size and a number"
+                )
+    return data
+
+
+def batch_sizes(speed: Mapping[str, Mapping[str, Any]]) -> List[int]:
+    """Every batch size in speed results, ascending.
+
+    speed (Mapping[str, Mapping[str, Any]]): `read_speed`'s dict.
+    RETURNS (List[int]): The batch sizes.
+    """
+    return sorted({int(bs) for r in speed.values() for bs in r["words_per_second"]})
+
+
+def is_speed_only(name: str) -> bool:
+    """Whether a benchmarked pipeline is "speed only" (random weights).
+
+    name (str): Its name in the speed results.
+    RETURNS (bool): Whether the name contains one of `SPEED_ONLY_MARKERS`.
+    """
+    return any(marker in name.lower() for marker in SPEED_ONLY_MARKERS)
+
+
+def find_student(
+    speed: Mapping[str, Any], student: Optional[str] = None
+) -> Optional[str]:
+    """The pipeline to compare the others against.
+
+    speed (Mapping[str, Any]): `read_speed`'s dict.
+    student (Optional[str]): A name in it; by default "student" if present,
+        else the first name that starts with "student".
+    RETURNS (Optional[str]): The name, or None when no name fits.
+    """
+    if student is not None:
+        if student not in speed:
+            raise ValueError(
+                f"No pipeline {student!r} in the speed results: {', '.join(speed)}"
+            )
+        return student
+    if "student" in speed:
+        return "student"
+    return next((name for name in speed if name.startswith("student")), None)
+
+
+def _wps(result: Mapping[str, Any], bs: int) -> Optional[float]:
+    value = result["words_per_second"].get(str(bs))
+    return None if value is None else float(value)
+
+
+def speed_ratios(
+    speed: Mapping[str, Mapping[str, Any]], student: str
+) -> Dict[str, Dict[str, Optional[float]]]:
+    """How many times faster the student is than every other pipeline, and how
+    many times fewer parameters it has.
+
+    speed (Mapping[str, Mapping[str, Any]]): `read_speed`'s dict.
+    student (str): The student's name in it.
+    RETURNS (Dict[str, Dict[str, Optional[float]]]): Other pipeline to
+        {str(batch size): student words/s / its words/s, ..., "params": its
+        n_params / the student's}; None where a figure is missing.
+    """
+    mine = speed[student]
+    ratios: Dict[str, Dict[str, Optional[float]]] = {}
+    for name, other in speed.items():
+        if name == student:
+            continue
+        row: Dict[str, Optional[float]] = {}
+        for bs in batch_sizes(speed):
+            a, b = _wps(mine, bs), _wps(other, bs)
+            row[str(bs)] = a / b if a is not None and b else None
+        p_mine, p_other = mine.get("n_params"), other.get("n_params")
+        row["params"] = p_other / p_mine if p_mine and p_other is not None else None
+        ratios[name] = row
+    return ratios
+
+
+def _pyplot_free_figure(width: float, height: float) -> Any:
+    """A Matplotlib figure drawn with the Agg backend, without pyplot's
+    global state (safe in any process, no display)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:  # pragma: no cover
+        raise ImportError(
+            "The report's plots need matplotlib: pip install matplotlib "
+            "(or spacy-kd-ner[project])"
+        ) from e
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def plot_f1_by_size(f1: Mapping[int, Mapping[str, Stats]], path: PathLike) -> Path:
+    """Plot mean test F1 against labeled size, one line per model, with the
+    standard deviation over seeds as error bars.
+
+    f1 (Mapping[int, Mapping[str, Stats]]): `summarize_f1`'s dict.
+    path (Union[str, Path]): The PNG file to write.
+    RETURNS (Path): The file.
+    """
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    figure = _pyplot_free_figure(7, 4.5)
+    ax = figure.add_subplot(1, 1, 1)
+    sizes = sorted(f1)
+    for model in MODELS:
+        points = [(s, f1[s][model]) for s in sizes if model in f1[s]]
+        if not points:
+            continue
+        ax.errorbar(
+            [s for s, _ in points],
+            [st.mean * 100 for _, st in points],
+            yerr=[(st.std or 0.0) * 100 for _, st in points],
+            label=MODEL_TITLES[model],
+            marker="o",
+            capsize=3,
+            linestyle="--" if model in ("teacher", "spacy-ner") else "-",
+        )
+    if len(sizes) > 1:
+        ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("labeled training sentences")
+    ax.set_ylabel("test F1 (%)")
+    ax.set_title("Entity F1 against labeled size (mean ± std over seeds)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_speed(speed: Mapping[str, Mapping[str, Any]], path: PathLike) -> Path:
+    """Plot words/s against batch size (both log scale), one line per
+    pipeline.
+
+    speed (Mapping[str, Mapping[str, Any]]): `read_speed`'s dict.
+    path (Union[str, Path]): The PNG file to write.
+    RETURNS (Path): The file.
+    """
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    figure = _pyplot_free_figure(7, 4.5)
+    ax = figure.add_subplot(1, 1, 1)
+    sizes = batch_sizes(speed)
+    for name, result in speed.items():
+        points = [(bs, _wps(result, bs)) for bs in sizes]
+        xs = [bs for bs, wps in points if wps]
+        ys = [wps for _, wps in points if wps]
+        if not xs:
+            continue
+        label = f"{name} ({SPEED_ONLY_NOTE})" if is_speed_only(name) else name
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("words per second (CPU)")
+    ax.set_title("Inference speed against batch size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _save(figure: Any, path: PathLike) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, format="png")
+    return out
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value * 100:.2f}"
+
+
+def format_stats(stats: Optional[Stats], n_expected: Optional[int] = None) -> str:
+    """`mean ± std` in percent, with `(n=k)` when there are fewer values than
+    `n_expected`; "–" without stats.
+
+    stats (Optional[Stats]): Stats of fractions.
+    n_expected (Optional[int]): The number of seeds of the row.
+    RETURNS (str): The table cell.
+    """
+    if stats is None:
+        return "–"
+    text = _pct(stats.mean)
+    if stats.std is not None:
+        text += f" ± {stats.std * 100:.2f}"
+    if n_expected is not None and stats.n < n_expected:
+        text += f" (n={stats.n})"
+    return text
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _ratio(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.1f}x"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], aligns: str) -> str:
+    """A Markdown table; `aligns` holds one "l" or "r" per column."""
+    marks = [":---" if a == "l" else "---:" for a in aligns]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _link(target: Path, base: Path) -> str:
+    return Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()
+
+
+def _pipeline_title(name: str) -> str:
+    return f"{name} ({SPEED_ONLY_NOTE})" if is_speed_only(name) else name
+
+
+def render_f1_section(
+    runs: Runs,
+    f1: Mapping[int, Mapping[str, Stats]],
+    best: Mapping[int, str],
+    f1_plot: Optional[str] = None,
+) -> List[str]:
+    """The Markdown of the F1 tables (grid, best student per type, others).
+
+    RETURNS (List[str]): Paragraphs.
+    """
+    parts: List[str] = []
+    if f1:
+        rows = []
+        for size, by_model in f1.items():
+            n_seeds = max(stats.n for stats in by_model.values())
+            rows.append(
+                [str(size), str(n_seeds)]
+                + [format_stats(by_model.get(m), n_seeds) for m in MODELS]
+            )
+        parts += [
+            "## Test F1 by labeled size",
+            "Micro F1 (%) on the test set, seqeval (entity level, "
+            "conlleval-compatible), mean ± standard deviation over seeds "
+            "(sample standard deviation; none for a single seed; `(n=k)`: "
+            "fewer seeds than the row's). Teacher: transformer + `kd_ner`; "
+            "spaCy ner: spaCy's CNN `ner` (`configs/spacy-ner.cfg`); "
+            "baseline/kd/pl/kd-pl: the LSTM-CNN-CRF student trained on gold "
+            "only, + soft targets, + pseudo-labels, + both.",
+            _table(
+                ["labeled", "seeds"] + [MODEL_TITLES[m] for m in MODELS],
+                rows,
+                "r" * (2 + len(MODELS)),
+            ),
+        ]
+        if f1_plot is not None:
+            parts.append(f"![Test F1 against labeled size]({f1_plot})")
+        parts.append("## Per-type F1 of the best student")
+        for size, model in best.items():
+            comparison = [model] + [
+                m for m in ("teacher", "spacy-ner") if m in f1[size]
+            ]
+            table = {m: per_type_f1(runs.grid, m, size) for m in comparison}
+            labels = sorted({label for t in table.values() for label in t})
+            rows = []
+            for m in comparison:
+                title = MODEL_TITLES[m] + (" (best student)" if m == model else "")
+                rows.append(
+                    [title, str(f1[size][m].n)]
+                    + [format_stats(table[m].get(label)) for label in labels]
+                    + [format_stats(f1[size][m])]
+                )
+            parts += [
+                f"### {size} labeled sentences: {MODEL_TITLES[model]}",
+                _table(
+                    ["model", "seeds"] + labels + ["micro"],
+                    rows,
+                    "lr" + "r" * (len(labels) + 1),
+                ),
+            ]
+    if runs.other:
+        labels = sorted({label for r in runs.other for label in r.type_f1()})
+        rows = []
+        for run in runs.other:
+            micro = run.metrics["micro"]
+            type_f1 = run.type_f1()
+            rows.append(
+                [run.name, _pct(micro.get("p")), _pct(micro.get("r")), _pct(run.f1)]
+                + [_pct(type_f1.get(label)) for label in labels]
+            )
+        parts += [
+            "## Other runs",
+            "Metrics files not named `<model>-<size>-<seed>.json` (%, seqeval).",
+            _table(
+                ["run", "P", "R", "F1"] + labels, rows, "l" + "r" * (3 + len(labels))
+            ),
+        ]
+    return parts
+
+
+def render_speed_section(
+    speed: Mapping[str, Mapping[str, Any]],
+    student: Optional[str],
+    ratios: Mapping[str, Mapping[str, Optional[float]]],
+    speed_plot: Optional[str] = None,
+    source: str = "",
+) -> List[str]:
+    """The Markdown of the speed and size tables.
+
+    RETURNS (List[str]): Paragraphs.
+    """
+    sizes = batch_sizes(speed)
+    threads = sorted({str(r.get("n_threads")) for r in speed.values()})
+    rows = []
+    for name, result in speed.items():
+        n_params = result.get("n_params")
+        n_vectors = result.get("n_vectors")
+        rows.append(
+            [_pipeline_title(name)]
+            + [_num(_wps(result, bs), ",.0f") for bs in sizes]
+            + [
+                _num(None if n_params is None else n_params / 1e6, ".2f"),
+                _num(None if n_vectors is None else n_vectors / 1e6, ".2f"),
+                _num(result.get("size_mb"), ".1f"),
+                _num(result.get("peak_rss_mb"), ".0f"),
+                _num(result.get("baseline_rss_mb"), ".0f"),
+            ]
+        )
+    parts = [
+        "## Speed and size",
+        f"Inference on CPU{source}: words per second of `nlp.pipe` on "
+        "pre-tokenized test docs (median of the timed runs), torch threads: "
+        f"{', '.join(threads)}. Params: model weights (M); vectors: floats in "
+        "the static vectors table (M); disk: the pipeline directory (MB); "
+        "peak RSS: the benchmark process's peak memory (MB), of which "
+        "baseline is the interpreter, spaCy, torch and plugins before the "
+        f"pipeline loads. `{SPEED_ONLY_NOTE}`: a model of that shape whose "
+        "accuracy means nothing.",
+        _table(
+            ["pipeline"]
+            + [f"bs={bs} w/s" for bs in sizes]
+            + ["params (M)", "vectors (M)", "disk MB", "peak RSS MB", "baseline MB"],
+            rows,
+            "l" + "r" * (len(sizes) + 5),
+        ),
+    ]
+    if speed_plot is not None:
+        parts.append(f"![Words per second against batch size]({speed_plot})")
+    if student is None:
+        parts.append(
+            "No pipeline named `student*` in the speed results: no speed-ups "
+            "(name one with `--student`)."
+        )
+    elif ratios:
+        rows = [
+            [_pipeline_title(name)]
+            + [_ratio(row.get(str(bs))) for bs in sizes]
+            + [_ratio(row.get("params"))]
+            for name, row in ratios.items()
+        ]
+        parts += [
+            f"### Speed-up of `{student}`",
+            f"Words/s of `{student}` divided by the other pipeline's, by batch "
+            f"size; params: the other pipeline's parameters divided by "
+            f"`{student}`'s.",
+            _table(
+                ["against"] + [f"bs={bs}" for bs in sizes] + ["params"],
+                rows,
+                "l" + "r" * (len(sizes) + 1),
+            ),
+        ]
+    return parts
+
+
+def write_report(
+    metrics_dir: PathLike,
+    output: PathLike,
+    *,
+    speed_path: Optional[PathLike] = None,
+    plots_dir: Optional[PathLike] = None,
+    student: Optional[str] = None,
+    plots: bool = True,
+) -> Report:
+    """Read the metrics (and speed results), draw the plots and write the
+    Markdown report.
+
+    metrics_dir (Union[str, Path]): The directory of metrics JSON files.
+    output (Union[str, Path]): The Markdown file to write.
+    speed_path (Optional[Union[str, Path]]): `benchmark`'s JSON.
+    plots_dir (Optional[Union[str, Path]]): Where to write the PNGs; by
+        default the output's directory. The report links them relatively.
+    student (Optional[str]): The pipeline of the speed results to compare the
+        others against (default: `find_student`).
+    plots (bool): Draw the plots (needs matplotlib).
+    RETURNS (Report): The report and what went into it.
+    """
+    output = Path(output)
+    speed = read_speed(speed_path) if speed_path is not None else None
+    runs = read_runs(metrics_dir, exclude=[speed_path] if speed_path else [])
+    f1 = summarize_f1(runs.grid)
+    best = {size: m for size, by in f1.items() if (m := best_student(by))}
+    plot_dir = Path(plots_dir) if plots_dir is not None else output.parent
+    plot_paths: List[Path] = []
+    f1_link = speed_link = None
+    if plots and f1:
+        plot_paths.append(plot_f1_by_size(f1, plot_dir / F1_PLOT))
+        f1_link = _link(plot_paths[-1], output.parent)
+    ratios: Dict[str, Dict[str, Optional[float]]] = {}
+    student_name = None
+    if speed is not None:
+        student_name = find_student(speed, student)
+        if student_name is not None:
+            ratios = speed_ratios(speed, student_name)
+        if plots:
+            plot_paths.append(plot_speed(speed, plot_dir / SPEED_PLOT))
+            speed_link = _link(plot_paths[-1], output.parent)
+    parts = [
+        "# spacy-kd-ner: results",
+        f"From {len(runs.grid) + len(runs.other)} metrics files in "
+        f"`{Path(metrics_dir).as_posix()}`"
+        + (
+            f" and the speed results `{Path(speed_path).as_posix()}`"
+            if speed_path
+            else ""
+        )
+        + ".",
+    ]
+    parts += render_f1_section(runs, f1, best, f1_link)
+    if speed is not None:
+        parts += render_speed_section(speed, student_name, ratios, speed_link)
+    markdown = "\n\n".join(parts) + "\n"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown, encoding="utf8")
+    return Report(
+        markdown=markdown,
+        output=output,
+        plots=plot_paths,
+        f1=f1,
+        best_students=best,
+        ratios=ratios,
+        runs=runs,
+    )
