@@ -648,7 +648,6 @@ def render_speed_section(
     student: Optional[str],
     ratios: Mapping[str, Mapping[str, Optional[float]]],
     speed_plot: Optional[str] = None,
-    source: str = "",
 ) -> List[str]:
     """The Markdown of the speed and size tables.
 
@@ -673,7 +672,7 @@ def render_speed_section(
         )
     parts = [
         "## Speed and size",
-        f"Inference on CPU{source}: words per second of `nlp.pipe` on "
+        "Inference on CPU: words per second of `nlp.pipe` on "
         "pre-tokenized test docs (median of the timed runs), torch threads: "
         f"{', '.join(threads)}. Params: model weights (M); vectors: floats in "
         "the static vectors table (M); disk: the pipeline directory (MB); "

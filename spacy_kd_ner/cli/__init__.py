@@ -8,6 +8,7 @@ from . import (
     convert,  # noqa: F401
     evaluate,  # noqa: F401
     random_transformer,  # noqa: F401
+    report,  # noqa: F401
     split,  # noqa: F401
     vectors,  # noqa: F401
 )

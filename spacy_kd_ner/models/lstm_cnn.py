@@ -159,9 +159,10 @@ def _char_codes(texts: List[str], max_chars: int) -> numpy.ndarray:
 
 
 def _word_ids(model: Model, docs: List[Doc], scheme: str) -> numpy.ndarray:
-    keys = numpy.concatenate(
-        [doc.to_array([LOWER]).reshape(-1) for doc in docs if len(doc)] or [[]]
-    ).astype("uint64")
+    arrays = [doc.to_array([LOWER]).reshape(-1) for doc in docs if len(doc)]
+    if not arrays:
+        return numpy.zeros((0,), dtype="int64")
+    keys = numpy.concatenate(arrays).astype("uint64")
     if scheme == "vectors":
         rows = numpy.asarray(docs[0].vocab.vectors.find(keys=keys), dtype="int64")
         return numpy.where(rows >= 0, rows + N_RESERVED_ROWS, UNKNOWN_WORD_ID)
