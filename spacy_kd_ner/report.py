@@ -460,6 +460,7 @@ def plot_f1_by_size(f1: Mapping[int, Mapping[str, Stats]], path: PathLike) -> Pa
             label=MODEL_TITLES[model],
             marker="o",
             capsize=3,
+            color=f"C{MODELS.index(model)}",
             linestyle="--" if model in ("teacher", "spacy-ner") else "-",
         )
     if len(sizes) > 1:
@@ -484,7 +485,7 @@ def plot_speed(speed: Mapping[str, Mapping[str, Any]], path: PathLike) -> Path:
     path (Union[str, Path]): The PNG file to write.
     RETURNS (Path): The file.
     """
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter, ScalarFormatter
 
     figure = _pyplot_free_figure(7, 4.5)
     ax = figure.add_subplot(1, 1, 1)
@@ -502,6 +503,7 @@ def plot_speed(speed: Mapping[str, Mapping[str, Any]], path: PathLike) -> Path:
     ax.set_xticks(sizes)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.set_xlabel("batch size")
     ax.set_ylabel("words per second (CPU)")
     ax.set_title("Inference speed against batch size")
@@ -616,7 +618,8 @@ def render_f1_section(
                     + [format_stats(f1[size][m])]
                 )
             parts += [
-                f"### {size} labeled sentences: {MODEL_TITLES[model]}",
+                f"### {size} labeled sentences: {MODEL_TITLES[model]} "
+                f"(mean F1 {_pct(f1[size][model].mean)})",
                 _table(
                     ["model", "seeds"] + labels + ["micro"],
                     rows,

@@ -8,6 +8,7 @@ per direction, dropout 0.5.
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -44,13 +45,22 @@ class CharCNN(nn.Module):
         self.conv = nn.Conv1d(char_dim, n_filters, kernel, padding=kernel // 2)
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        """char_ids: (n_words, max_chars) -> (n_words, n_filters)."""
-        X = self.embed(char_ids).transpose(1, 2)
-        H = self.conv(X)
-        pad = (char_ids == PAD_ID).unsqueeze(1)
-        pooled = H.masked_fill(pad, -1e4).max(dim=2).values
+        """char_ids: (n_words, max_chars) -> (n_words, n_filters).
+
+        The convolution runs as one matrix product over (word, position)
+        windows, with the Conv1d's own weights: on CPU that is about twice as
+        fast as conv1d plus a max over the strided (filters, positions) layout.
+        """
+        n_words, n_positions = char_ids.shape
+        kernel = self.conv.kernel_size[0]
+        X = F.pad(self.embed(char_ids), (0, 0, kernel // 2, kernel // 2))
+        windows = X.unfold(1, kernel, 1).reshape(n_words, n_positions, -1)
+        W = self.conv.weight.reshape(self.conv.out_channels, -1)
+        H = windows @ W.T + self.conv.bias
+        pad = (char_ids == PAD_ID).unsqueeze(2)
+        pooled = H.masked_fill(pad, -1e4).amax(dim=1)
         # Padding words (no characters at all) get zeros, not -1e4.
-        return pooled * (~pad.all(dim=2)).to(pooled.dtype)
+        return pooled * (~pad.all(dim=1)).to(pooled.dtype)
 
 
 class LSTMCNNEncoder(nn.Module):

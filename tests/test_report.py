@@ -1,0 +1,334 @@
+"""The report: F1 mean/std over seeds, best student per type, other runs,
+speed table and ratios, PNG plots, errors on bad inputs."""
+
+import re
+
+import pytest
+import srsly
+from typer.testing import CliRunner
+
+from spacy_kd_ner.cli import kd_app
+from spacy_kd_ner.report import (
+    MODELS,
+    Stats,
+    best_student,
+    parse_run_name,
+    read_runs,
+    speed_ratios,
+    write_report,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# F1 at size 100, seed 1; seed 2 adds 0.02, size 200 adds 0.05.
+BASE_F1 = {
+    "teacher": 0.80,
+    "spacy-ner": 0.72,
+    "student-baseline": 0.70,
+    "student-kd": 0.75,
+    "student-pl": 0.74,
+    "student-kd-pl": 0.78,
+}
+SIZES = (100, 200)
+SEEDS = (1, 2)
+
+
+def f1_of(model, size, seed):
+    return BASE_F1[model] + (0.05 if size == 200 else 0.0) + 0.02 * (seed - 1)
+
+
+def make_metrics(f1, per_type=None):
+    per_type = per_type or {"LOC": f1, "PER": f1 - 0.10}
+    return {
+        "micro": {"p": f1 + 0.01, "r": f1 - 0.01, "f": f1, "support": 100},
+        "macro": {"p": f1, "r": f1, "f": f1, "support": 100},
+        "per_type": {
+            label: {"p": f, "r": f, "f": f, "support": 50}
+            for label, f in per_type.items()
+        },
+        "spacy": {"ents_p": f1, "ents_r": f1, "ents_f": f1, "ents_per_type": {}},
+        "n_docs": 10,
+    }
+
+
+def speed_result(wps, n_params, **extra):
+    result = {
+        "batch_sizes": [int(bs) for bs in wps],
+        "words_per_second": {str(bs): v for bs, v in wps.items()},
+        "n_threads": 1,
+        "n_params": n_params,
+        "n_vectors": 500_000,
+        "size_mb": 12.5,
+        "baseline_rss_mb": 400.0,
+        "peak_rss_mb": 480.0,
+    }
+    result.update(extra)
+    return result
+
+
+SPEED = {
+    "student": speed_result({1: 1000.0, 32: 8000.0}, 3_000_000),
+    "teacher": speed_result({1: 100.0, 32: 200.0}, 22_700_000),
+    "spacy-ner": speed_result({1: 2000.0, 32: 8000.0}, 1_500_000),
+    "bert-base-random": speed_result({1: 20.0, 32: 100.0}, 109_500_000),
+}
+
+
+@pytest.fixture
+def metrics_dir(tmp_path):
+    path = tmp_path / "metrics"
+    path.mkdir()
+    for model in MODELS:
+        for size in SIZES:
+            for seed in SEEDS:
+                metrics = make_metrics(f1_of(model, size, seed))
+                srsly.write_json(path / f"{model}-{size}-{seed}.json", metrics)
+    srsly.write_json(path / "student-full.json", make_metrics(0.875))
+    srsly.write_json(path / "speed.json", SPEED)
+    return path
+
+
+def row_of(markdown, first_cell, after=""):
+    """The cells of the first table row that starts with `first_cell`, after
+    the text `after`."""
+    for line in markdown[markdown.index(after) :].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"No row {first_cell!r} in:\n{markdown}")
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("student-kd-pl-750-1", ("student-kd-pl", 750, 1)),
+        ("student-kd-750-12", ("student-kd", 750, 12)),
+        ("student-pl-150-3", ("student-pl", 150, 3)),
+        ("spacy-ner-3000-2", ("spacy-ner", 3000, 2)),
+        ("teacher-300-1", ("teacher", 300, 1)),
+        ("student-full", None),
+        ("teacher-750", None),
+        ("student-kd-pl-750-x", None),
+        ("other-750-1", None),
+    ],
+)
+def test_parse_run_name(name, expected):
+    assert parse_run_name(name) == expected
+
+
+def test_stats():
+    stats = Stats.of([0.80, 0.82])
+    assert stats.mean == pytest.approx(0.81)
+    assert stats.std == pytest.approx(0.0141421356)
+    assert stats.n == 2
+    assert Stats.of([0.5]).std is None
+
+
+def test_report_f1_tables(metrics_dir, tmp_path):
+    output = tmp_path / "out" / "report.md"
+    report = write_report(metrics_dir, output, speed_path=metrics_dir / "speed.json")
+    markdown = output.read_text(encoding="utf8")
+    assert markdown == report.markdown
+    # Mean and sample std over the 2 seeds, in percent.
+    for size, bonus in ((100, 0.0), (200, 5.0)):
+        expected = [str(size), "2"] + [
+            f"{BASE_F1[m] * 100 + bonus + 1:.2f} ± 1.41" for m in MODELS
+        ]
+        assert row_of(markdown, str(size)) == expected
+    assert report.f1[200]["teacher"].mean == pytest.approx(0.86)
+    assert report.f1[200]["teacher"].std == pytest.approx(0.0141421356)
+    assert report.f1[100]["teacher"].n == 2
+    header = row_of(markdown, "labeled")
+    assert header == ["labeled", "seeds", "teacher", "spaCy ner"] + [
+        "baseline",
+        "kd",
+        "pl",
+        "kd-pl",
+    ]
+    # The best student by mean F1, per type (PER = micro - 10 points here),
+    # beside the teacher and spaCy's ner.
+    assert report.best_students == {100: "student-kd-pl", 200: "student-kd-pl"}
+    assert "### 200 labeled sentences: kd-pl (mean F1 84.00)" in markdown
+    assert row_of(markdown, "kd-pl (best student)")[1:] == [
+        "2",
+        "79.00 ± 1.41",
+        "69.00 ± 1.41",
+        "79.00 ± 1.41",
+    ]
+    assert row_of(markdown, "model") == ["model", "seeds", "LOC", "PER", "micro"]
+    # The metrics file of another name has a table of its own.
+    assert "## Other runs" in markdown
+    assert row_of(markdown, "student-full")[:4] == [
+        "student-full",
+        "88.50",
+        "86.50",
+        "87.50",
+    ]
+    # The speed JSON in the metrics directory is not a run.
+    assert len(report.runs.grid) == len(MODELS) * len(SIZES) * len(SEEDS)
+    assert [r.name for r in report.runs.other] == ["student-full"]
+
+
+def test_report_plots(metrics_dir, tmp_path):
+    output = tmp_path / "report.md"
+    plots_dir = tmp_path / "plots"
+    report = write_report(
+        metrics_dir,
+        output,
+        speed_path=metrics_dir / "speed.json",
+        plots_dir=plots_dir,
+    )
+    assert [p.name for p in report.plots] == [
+        "f1_by_size.png",
+        "speed_by_batch_size.png",
+    ]
+    for path in report.plots:
+        assert path.parent == plots_dir
+        data = path.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 5000
+    # Embedded with links relative to the report.
+    assert "](plots/f1_by_size.png)" in report.markdown
+    assert "](plots/speed_by_batch_size.png)" in report.markdown
+
+
+def test_report_speed(metrics_dir, tmp_path):
+    report = write_report(
+        metrics_dir,
+        tmp_path / "report.md",
+        speed_path=metrics_dir / "speed.json",
+        plots=False,
+    )
+    markdown = report.markdown
+    assert report.plots == [] and "![" not in markdown
+    assert report.ratios["teacher"] == {
+        "1": pytest.approx(10.0),
+        "32": pytest.approx(40.0),
+        "params": pytest.approx(22.7 / 3.0),
+    }
+    assert report.ratios["bert-base-random"]["32"] == pytest.approx(80.0)
+    assert set(report.ratios) == {"teacher", "spacy-ner", "bert-base-random"}
+    ratios = "### Speed-up of `student`"
+    assert row_of(markdown, "teacher", ratios)[1:] == ["10.0x", "40.0x", "7.6x"]
+    assert row_of(markdown, "spacy-ner", ratios)[1:] == ["0.5x", "1.0x", "0.5x"]
+    bert = "bert-base-random (speed only: random weights)"
+    assert row_of(markdown, bert, ratios)[1:] == ["50.0x", "80.0x", "36.5x"]
+    assert row_of(markdown, bert, "## Speed and size")[1:3] == ["20", "100"]
+    assert row_of(markdown, "student") == [
+        "student",
+        "1,000",
+        "8,000",
+        "3.00",
+        "0.50",
+        "12.5",
+        "480",
+        "400",
+    ]
+    assert row_of(markdown, "pipeline")[1:3] == ["bs=1 w/s", "bs=32 w/s"]
+
+
+def test_speed_ratios_named_student():
+    ratios = speed_ratios(SPEED, "spacy-ner")
+    assert ratios["student"]["1"] == pytest.approx(2.0)
+    assert "spacy-ner" not in ratios
+
+
+def test_report_uneven_seeds(tmp_path):
+    path = tmp_path / "metrics"
+    path.mkdir()
+    for seed, f1 in ((1, 0.6), (2, 0.7), (3, 0.8)):
+        srsly.write_json(path / f"student-kd-300-{seed}.json", make_metrics(f1))
+    srsly.write_json(path / "teacher-300-1.json", make_metrics(0.9))
+    report = write_report(path, tmp_path / "report.md", plots=False)
+    assert row_of(report.markdown, "300") == [
+        "300",
+        "3",
+        "90.00 (n=1)",
+        "–",
+        "–",
+        "70.00 ± 10.00",
+        "–",
+        "–",
+    ]
+    assert "## Other runs" not in report.markdown
+    assert "## Speed and size" not in report.markdown
+
+
+def test_best_student_ignores_teacher():
+    f1 = {
+        "teacher": Stats(0.9, None, 1),
+        "student-pl": Stats(0.7, None, 1),
+        "student-kd": Stats(0.7, None, 1),
+    }
+    assert best_student(f1) == "student-kd"
+    assert best_student({"teacher": Stats(0.9, None, 1)}) is None
+
+
+def test_malformed_json_names_the_file(metrics_dir, tmp_path):
+    bad = metrics_dir / "student-kd-100-3.json"
+    bad.write_text('{"micro": {"f": 0.5', encoding="utf8")
+    with pytest.raises(ValueError, match=re.escape(str(bad))):
+        read_runs(metrics_dir)
+    result = CliRunner().invoke(
+        kd_app, ["report", str(metrics_dir), str(tmp_path / "r.md"), "--no-plots"]
+    )
+    assert result.exit_code == 1
+    assert bad.name in result.output
+
+
+def test_metrics_without_f1_names_the_file(tmp_path):
+    (tmp_path / "m").mkdir()
+    metrics = make_metrics(0.5)
+    metrics["micro"]["f"] = None
+    srsly.write_json(tmp_path / "m" / "teacher-100-1.json", metrics)
+    with pytest.raises(ValueError, match="teacher-100-1.json"):
+        read_runs(tmp_path / "m")
+
+
+def test_missing_or_empty_metrics_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No metrics directory"):
+        write_report(tmp_path / "missing", tmp_path / "r.md")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No metrics JSON files"):
+        write_report(tmp_path / "empty", tmp_path / "r.md")
+    # A directory with speed results only holds no metrics either.
+    srsly.write_json(tmp_path / "empty" / "speed.json", SPEED)
+    with pytest.raises(ValueError, match="No metrics JSON files"):
+        write_report(tmp_path / "empty", tmp_path / "r.md")
+    assert not (tmp_path / "r.md").exists()
+
+
+def test_bad_speed_json(metrics_dir, tmp_path):
+    bad = tmp_path / "speed.json"
+    bad.write_text("[1, 2", encoding="utf8")
+    with pytest.raises(ValueError, match=re.escape(str(bad))):
+        write_report(metrics_dir, tmp_path / "r.md", speed_path=bad, plots=False)
+    srsly.write_json(bad, make_metrics(0.5))
+    with pytest.raises(ValueError, match="no speed results"):
+        write_report(metrics_dir, tmp_path / "r.md", speed_path=bad, plots=False)
+    with pytest.raises(ValueError, match="No pipeline 'nope'"):
+        write_report(
+            metrics_dir,
+            tmp_path / "r.md",
+            speed_path=metrics_dir / "speed.json",
+            student="nope",
+            plots=False,
+        )
+
+
+def test_report_cli(metrics_dir, tmp_path):
+    output = tmp_path / "report.md"
+    result = CliRunner().invoke(
+        kd_app,
+        [
+            "report",
+            str(metrics_dir),
+            str(output),
+            "--speed",
+            str(metrics_dir / "speed.json"),
+            "--plots-dir",
+            str(tmp_path / "png"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert output.exists()
+    assert (tmp_path / "png" / "f1_by_size.png").read_bytes()[:8] == PNG_MAGIC
+    assert "](png/speed_by_batch_size.png)" in output.read_text(encoding="utf8")
