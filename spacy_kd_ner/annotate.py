@@ -58,7 +58,8 @@ class AnnotateStats:
     tokens (int): Tokens in the output.
     shards (int): Shards in the output.
     shards_resumed (int): Shards kept from an interrupted run.
-    seconds (float): Wall time of this run.
+    seconds (float): Wall time of this run (loading the teacher included).
+    teacher_seconds (float): Time spent running the teacher.
     size_bytes (int): Size of the output directory.
     tags (List[str]): The tag list of the stored distributions.
     """
@@ -71,13 +72,15 @@ class AnnotateStats:
     shards: int = 0
     shards_resumed: int = 0
     seconds: float = 0.0
+    teacher_seconds: float = 0.0
     size_bytes: int = 0
     tags: List[str] = field(default_factory=list)
 
     @property
     def docs_per_second(self) -> float:
         """Docs (sentences, for CoNLL) run through the teacher per second."""
-        return self.docs_annotated / self.seconds if self.seconds > 0 else 0.0
+        seconds = self.teacher_seconds or self.seconds
+        return self.docs_annotated / seconds if seconds > 0 else 0.0
 
 
 def find_teacher_pipe(nlp: Language, name: Optional[str] = None) -> EntityTaggerPipe:
@@ -330,7 +333,9 @@ def annotate_corpus(
                 stats.shards_resumed += 1
                 update(len(chunk))
             else:
+                teacher_start = time.time()
                 _annotate_chunk(nlp, pipe, chunk, batch_size, update)
+                stats.teacher_seconds += time.time() - teacher_start
                 info = _write_shard(shard_path, chunk)
                 stats.docs_annotated += len(chunk)
             shards.append(info)
@@ -356,6 +361,7 @@ def annotate_corpus(
         "shards": shards,
         "batch_size": batch_size,
         "seconds": round(stats.seconds, 2),
+        "teacher_seconds": round(stats.teacher_seconds, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (work / STATE).unlink()

@@ -603,6 +603,8 @@ def render_f1_section(
         if f1_plot is not None:
             parts.append(f"![Test F1 against labeled size]({f1_plot})")
         parts.append("## Per-type F1 of the best student")
+        if not best:
+            parts.append("No student runs.")
         for size, model in best.items():
             comparison = [model] + [
                 m for m in ("teacher", "spacy-ner") if m in f1[size]

@@ -94,9 +94,6 @@ def test_config_initializes(path, tiny_corpus, tiny_bert_dir, tiny_vectors):
     config = load_config(path, overrides=overrides, interpolate=False)
     if "teacher" in config["paths"]:
         config["paths"]["teacher"] = str(tiny_bert_dir)
-    for key in ("labeled", "unlabeled"):
-        if key in config["paths"]:
-            config["paths"][key] = str(tiny_corpus)
     config["system"]["gpu_allocator"] = None
     nlp = init_nlp(config.interpolate())
     # The last component of every config tags the entities (kd_ner, or

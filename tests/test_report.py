@@ -250,6 +250,12 @@ def test_report_uneven_seeds(tmp_path):
     ]
     assert "## Other runs" not in report.markdown
     assert "## Speed and size" not in report.markdown
+    # Without students there is no best one.
+    for seed in (1, 2, 3):
+        (path / f"student-kd-300-{seed}.json").unlink()
+    report = write_report(path, tmp_path / "report.md", plots=False)
+    assert report.best_students == {}
+    assert "No student runs." in report.markdown
 
 
 def test_best_student_ignores_teacher():
