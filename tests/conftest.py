@@ -14,6 +14,14 @@ def pytest_addoption(parser):
         pass
 
 
+def pytest_configure(config):
+    # The models under test are tiny: torch's thread pool only costs time
+    # here, and on a busy 2-core machine a lot of it.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def pytest_runtest_setup(item):
     if "slow" in item.keywords and not item.config.getoption("--slow"):
         pytest.skip("need --slow option to run")
