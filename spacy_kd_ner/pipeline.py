@@ -18,6 +18,7 @@ from typing import (
 
 import numpy
 import torch
+from spacy.attrs import IS_SPACE
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -189,11 +190,14 @@ class EntityTaggerPipe(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Write doc.ents from the best valid BILUO sequence of each doc.
+        Whitespace tokens are never part of an entity (as in spaCy's `ner`).
 
         docs (Iterable[Doc]): The documents to modify.
         scores (List[Floats2d]): The scores to set, produced by predict.
         """
+        docs = list(docs)
         tag_names = self.tag_names
+        scores = [_outside_on_space(doc, s) for doc, s in zip(docs, scores)]
         for doc, tag_ids in zip(docs, self.decode(scores)):
             doc.ents = biluo_tags_to_spans(doc, [tag_names[i] for i in tag_ids])
 
@@ -420,3 +424,13 @@ def _preview(doc: Doc) -> str:
 
 def _missing_tags(n: int) -> Ints1d:
     return cast(Ints1d, numpy.full(n, MISSING, dtype="int64"))
+
+
+def _outside_on_space(doc: Doc, scores: Floats2d) -> Floats2d:
+    """The scores with tag "O" (column 0) forced on whitespace tokens."""
+    space = doc.to_array([IS_SPACE]).astype(bool).reshape(-1) if len(doc) else None
+    if space is None or not space.any():
+        return scores
+    forced = numpy.array(scores, dtype="float32")
+    forced[space, 0] = forced[space].max(axis=1) + 1e4
+    return cast(Floats2d, forced)

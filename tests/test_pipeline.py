@@ -254,3 +254,14 @@ def test_uninitialized_model_is_clear():
     ner.model.get_ref("output_layer").set_dim("nO", 5)
     with pytest.raises(ValueError, match="not initialized"):
         ner.predict([Doc(Vocab(), words=["x"])])
+
+
+def test_whitespace_tokens_are_never_entities(trained):
+    ner = trained.get_pipe("kd_ner")
+    doc = Doc(trained.vocab, words=["Shaka", "\n", "Khan", " ", "London"])
+    n_tags = len(ner.tag_names)
+    # Scores that put "U-PER" on every token: the space tokens must still be O.
+    scores = numpy.zeros((len(doc), n_tags), dtype="float32")
+    scores[:, ner.tag_names.index("U-PER")] = 50.0
+    ner.set_annotations([doc], [scores])
+    assert [e.text for e in doc.ents] == ["Shaka", "Khan", "London"]

@@ -16,7 +16,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.shims import PyTorchShim
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats2d
 
 from .pytorch_lstm_cnn import PAD_ID, UNKNOWN_WORD_ID, LSTMCNNEncoder
 
@@ -125,9 +125,9 @@ def forward(
 def featurize(
     model: Model, docs: List[Doc]
 ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    """Padded word ids (batch, max_len), char ids (batch, max_len, n_chars)
-    and lengths (batch,) for a batch of docs, where n_chars is the longest
-    word of the batch, up to max_word_length. Vectorised over the batch: this
+    """Word ids (n_tokens,), char ids (n_tokens, n_chars) and lengths (batch,)
+    for the tokens of a batch of docs, flat, where n_chars is the longest
+    word of the batch up to max_word_length. Vectorised over the batch: this
     runs on every call, and at batch size 1 its cost is what users see."""
     scheme = model.attrs["word_ids"]
     if scheme is None:
@@ -136,15 +136,11 @@ def featurize(
             "(or spacy train) before using it."
         )
     lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
-    max_len = max(int(lengths.max()), 1) if len(docs) else 1
-    mask = numpy.arange(max_len)[None, :] < lengths[:, None]
     texts = [token.text for doc in docs for token in doc]
-    word_ids = numpy.zeros((len(docs), max_len), dtype="int64")
-    word_ids[mask] = _word_ids(model, docs, scheme)
+    word_ids = _word_ids(model, docs, scheme)
     codes = _char_codes(texts, model.attrs["max_word_length"])
-    char_ids = numpy.zeros((len(docs), max_len, codes.shape[1]), dtype="int64")
     n_chars = model.attrs["n_chars"]
-    char_ids[mask] = numpy.where(codes > 0, codes % (n_chars - 1) + 1, PAD_ID)
+    char_ids = numpy.where(codes > 0, codes % (n_chars - 1) + 1, PAD_ID)
     return word_ids, char_ids, lengths
 
 
@@ -181,9 +177,7 @@ def _convert_inputs(
     args = (
         torch.from_numpy(word_ids).to(device),
         torch.from_numpy(char_ids).to(device),
-        # pack_padded_sequence refuses length 0; an empty doc's single padding
-        # position is computed and then dropped by _convert_outputs.
-        torch.from_numpy(numpy.maximum(lengths, 1)),
+        torch.from_numpy(lengths),
     )
     return ArgsKwargs(args=args, kwargs={}), lambda dX: []
 
@@ -191,15 +185,15 @@ def _convert_inputs(
 def _convert_outputs(
     model: Model, X_Ytorch: Tuple[Tuple[List[Doc], Tuple], torch.Tensor], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
+    """Split the flat (n_tokens, width) output into one array per doc."""
     (docs, _features), Ytorch = X_Ytorch
-    Y_padded = cast(Floats3d, torch2xp(Ytorch))
-    Y = [cast(Floats2d, Y_padded[i, : len(doc)]) for i, doc in enumerate(docs)]
+    Y_flat = cast(Floats2d, torch2xp(Ytorch))
+    ends = numpy.cumsum([len(doc) for doc in docs])
+    Y = [cast(Floats2d, y) for y in numpy.split(numpy.asarray(Y_flat), ends[:-1])]
 
     def backprop(dY: List[Floats2d]) -> ArgsKwargs:
-        dY_padded = model.ops.alloc3f(*Ytorch.shape)
-        for i, d in enumerate(dY):
-            dY_padded[i, : len(d)] = d
-        grad = xp2torch(dY_padded, device=Ytorch.device)
+        d_flat = model.ops.xp.concatenate(dY) if dY else model.ops.alloc2f(0, 0)
+        grad = xp2torch(model.ops.asarray2f(d_flat), device=Ytorch.device)
         return ArgsKwargs(args=(Ytorch,), kwargs={"grad_tensors": grad})
 
     return Y, backprop

@@ -5,12 +5,12 @@ Shapes follow the paper's code (NLP Architect's ``NERCRF``): 16-d characters,
 per direction, dropout 0.5.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 PAD_ID = 0
 """Row 0 of both embedding tables is padding; words use 1 as 'unknown'."""
@@ -56,7 +56,7 @@ class CharCNN(nn.Module):
         X = F.pad(self.embed(char_ids), (0, 0, kernel // 2, kernel // 2))
         windows = X.unfold(1, kernel, 1).reshape(n_words, n_positions, -1)
         W = self.conv.weight.reshape(self.conv.out_channels, -1)
-        H = windows @ W.T + self.conv.bias
+        H = windows @ W.T + cast(torch.Tensor, self.conv.bias)
         pad = (char_ids == PAD_ID).unsqueeze(2)
         pooled = H.masked_fill(pad, -1e4).amax(dim=1)
         # Padding words (no characters at all) get zeros, not -1e4.
@@ -66,9 +66,10 @@ class CharCNN(nn.Module):
 class LSTMCNNEncoder(nn.Module):
     """(word ids, char ids, lengths) -> contextual token vectors.
 
-    word_ids: (batch, max_len) long; char_ids: (batch, max_len, max_chars)
-    long; lengths: (batch,) long, on the CPU. Returns (batch, max_len,
-    2 * hidden_size); padded positions hold zeros.
+    The tokens of a batch come flat, doc after doc, so that nothing is
+    computed for padding but the BiLSTM's packed sequences: word_ids (n_tokens,)
+    long; char_ids (n_tokens, max_chars) long; lengths (batch,) long, the
+    tokens per doc, on the CPU. Returns (n_tokens, 2 * hidden_size).
     """
 
     def __init__(
@@ -99,16 +100,15 @@ class LSTMCNNEncoder(nn.Module):
     def forward(
         self, word_ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        batch, max_len = word_ids.shape
-        W = self.words(word_ids)
-        C = self.chars(char_ids.view(batch * max_len, -1)).view(batch, max_len, -1)
-        X = self.dropout(torch.cat([W, C], dim=-1))
-        if batch == 1:
-            H, _ = self.lstm(X)
-        else:
-            packed = pack_padded_sequence(
-                X, lengths, batch_first=True, enforce_sorted=False
-            )
-            H, _ = self.lstm(packed)
-            H, _ = pad_packed_sequence(H, batch_first=True, total_length=max_len)
-        return self.dropout(H)
+        X = torch.cat([self.words(word_ids), self.chars(char_ids)], dim=-1)
+        X = self.dropout(X)
+        sizes = [int(n) for n in lengths if n > 0]
+        if len(sizes) <= 1:
+            H, _ = self.lstm(X.unsqueeze(0))
+            return self.dropout(H[0])
+        packed = pack_sequence(list(torch.split(X, sizes)), enforce_sorted=False)
+        H_packed, _ = self.lstm(packed)
+        H_padded, _ = pad_packed_sequence(H_packed, batch_first=True)
+        kept = torch.tensor(sizes)
+        mask = torch.arange(H_padded.shape[1])[None, :] < kept[:, None]
+        return self.dropout(H_padded[mask])
