@@ -15,7 +15,8 @@ from spacy_kd_ner.conll import (
     read_docbin,
 )
 
-CONLL_DIR = Path("/work/shared/data/conll2003")
+# The data lies in ../shared beside the repository (never inside it).
+CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
 
 # Two documents, four columns, IOB2 tags: the first DOCSTART line is missing,
 # as in the common redistribution, and blank lines come in runs.
