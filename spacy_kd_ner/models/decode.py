@@ -6,7 +6,7 @@ import numpy
 import torch
 from thinc.types import Floats2d, Ints1d
 
-from .crf import BILUOConstraints, marginals, masked_potentials, viterbi_decode
+from .crf import BILUOConstraints, marginals, masked_potentials
 
 TorchPotentials = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -17,25 +17,52 @@ def constrained_decode(
     potentials: Optional[TorchPotentials] = None,
 ) -> List[Ints1d]:
     """Best valid BILUO tag sequence per doc, given per-token scores and (for a
-    CRF) learned transition potentials; zero transitions otherwise."""
-    lengths = [len(s) for s in log_scores]
+    CRF) learned transition potentials; zero transitions otherwise.
+
+    This runs at inference on every batch, often of one short doc, where
+    torch's per-op overhead outweighs the work: so the Viterbi runs in numpy,
+    one doc at a time (crf.viterbi_decode is the batched torch reference; the
+    tests check both agree)."""
     result = [cast(Ints1d, numpy.zeros((0,), dtype="int64")) for _ in log_scores]
-    keep = [i for i, n in enumerate(lengths) if n > 0]
+    keep = [i for i, s in enumerate(log_scores) if len(s) > 0]
     if not keep:
         return result
     K = log_scores[keep[0]].shape[1]
     if potentials is None:
         potentials = (torch.zeros(K, K), torch.zeros(K), torch.zeros(K))
-    masked = masked_potentials(*potentials, constraints)
-    E = torch.zeros(len(keep), max(lengths), K)
-    for row, i in enumerate(keep):
-        E[row, : lengths[i]] = log_scores[i]
-    L = torch.tensor([lengths[i] for i in keep], dtype=torch.long)
     with torch.no_grad():
-        paths = viterbi_decode(E, L, *masked)
-    for row, i in enumerate(keep):
-        result[i] = cast(Ints1d, numpy.asarray(paths[row], dtype="int64"))
+        trans, start, end = (
+            p.detach().numpy().astype("float64")
+            for p in masked_potentials(*potentials, constraints)
+        )
+    for i in keep:
+        emissions = log_scores[i].detach().numpy().astype("float64")
+        result[i] = cast(Ints1d, viterbi_numpy(emissions, trans, start, end))
     return result
+
+
+def viterbi_numpy(
+    emissions: numpy.ndarray,
+    transitions: numpy.ndarray,
+    start: numpy.ndarray,
+    end: numpy.ndarray,
+) -> numpy.ndarray:
+    """The best tag path of one sequence: emissions (T, K), transitions[i, j]
+    the score of tag j after tag i, start/end (K,). RETURNS (T,) int64."""
+    n_steps = emissions.shape[0]
+    score = start + emissions[0]
+    backpointers = numpy.empty((max(n_steps - 1, 0), emissions.shape[1]), "int64")
+    for t in range(1, n_steps):
+        candidates = score[:, None] + transitions
+        backpointers[t - 1] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + emissions[t]
+    best = int((score + end).argmax())
+    path = numpy.empty((n_steps,), dtype="int64")
+    path[-1] = best
+    for t in range(n_steps - 2, -1, -1):
+        best = int(backpointers[t, best])
+        path[t] = best
+    return path
 
 
 def tag_distributions(
