@@ -112,14 +112,32 @@ def init(
 def forward(
     model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
+    features = featurize(model, docs)
+    if not is_train:
+        return _predict(model, docs, features), lambda dY: []
     wrapped = model.layers[0]
-    Y, backprop_wrapped = wrapped((docs, featurize(model, docs)), is_train)
+    Y, backprop_wrapped = wrapped((docs, features), is_train)
 
     def backprop(dY: List[Floats2d]) -> List[Doc]:
         backprop_wrapped(dY)
         return []
 
     return Y, backprop
+
+
+def _predict(model: Model, docs: List[Doc], features: Tuple) -> List[Floats2d]:
+    """Inference without the PyTorchShim's per-call eval()/train() round trip
+    (a measurable share of the time for one short doc): the module stays in
+    eval mode until the next training step, whose begin_update sets train()."""
+    module = _torch_module(model)
+    if module.training:
+        module.eval()
+    wrapped = model.layers[0]
+    inputs, _ = _convert_inputs(wrapped, (docs, features), False)
+    with torch.inference_mode():
+        Ytorch = module(*inputs.args)
+    Y, _ = _convert_outputs(wrapped, ((docs, features), Ytorch), False)
+    return Y
 
 
 def featurize(
