@@ -197,8 +197,8 @@ def pseudo_labels(teacher: Floats2d, constraints: BILUOConstraints) -> Ints1d:
     """The teacher's best valid BILUO sequence: the constrained Viterbi path
     over its log-probabilities with zero transition scores, which is the
     per-token argmax whenever that is a valid sequence."""
-    log_p = torch.log(torch.from_numpy(numpy.asarray(teacher, dtype="float32")))
-    return constrained_decode([log_p.clamp(min=-1e4)], constraints)[0]
+    log_p = numpy.log(numpy.asarray(teacher, dtype="float32").clip(min=1e-30))
+    return constrained_decode([log_p.clip(min=-1e4)], constraints)[0]
 
 
 def _pad(arrays: List[Floats2d], max_len: Optional[int] = None) -> torch.Tensor:

@@ -31,7 +31,12 @@ from thinc.types import Floats2d, Ints1d
 from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
 from .models.crf import BILUOConstraints, biluo_constraints
 from .models.crf_layer import get_potentials, inc_potential_grads
-from .models.decode import TorchPotentials, constrained_decode, tag_distributions
+from .models.decode import (
+    TorchPotentials,
+    constrained_decode,
+    log_softmax,
+    tag_distributions,
+)
 from .scores import get_teacher_scores, has_teacher_scores
 
 DEFAULT_CONFIG_STR = """
@@ -204,15 +209,11 @@ class EntityTaggerPipe(TrainablePipe):
     def decode(self, scores: List[Floats2d]) -> List[Ints1d]:
         """The best valid BILUO tag ids per doc: constrained Viterbi with the
         learned transitions (CRF head) or over log-softmax scores (softmax)."""
-        potentials = self._torch_potentials()
-        if potentials is None:
-            log_scores = [
-                torch.log_softmax(torch.from_numpy(numpy.asarray(s)), dim=-1)
-                for s in scores
-            ]
-        else:
-            log_scores = [torch.from_numpy(numpy.asarray(s)) for s in scores]
-        return constrained_decode(log_scores, self.constraints, potentials)
+        if not self.model.has_ref("crf"):
+            log_scores = [log_softmax(s) for s in scores]
+            return constrained_decode(log_scores, self.constraints)
+        potentials = get_potentials(self.model.get_ref("crf"))
+        return constrained_decode(scores, self.constraints, potentials)
 
     def distributions(self, scores: List[Floats2d]) -> List[Floats2d]:
         """Per-token distributions over tag_names: the softmax of the scores

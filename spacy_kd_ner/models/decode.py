@@ -1,20 +1,21 @@
 """Decoding tag scores into valid BILUO sequences and tag distributions."""
 
-from typing import List, Optional, Tuple, cast
+from typing import List, Optional, Sequence, Tuple, cast
 
 import numpy
 import torch
-from thinc.types import Floats2d, Ints1d
+from thinc.types import Floats1d, Floats2d, Ints1d
 
 from .crf import BILUOConstraints, marginals, masked_potentials
 
 TorchPotentials = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Potentials = Tuple[Floats2d, Floats1d, Floats1d]
 
 
 def constrained_decode(
-    log_scores: List[torch.Tensor],
+    log_scores: Sequence[Floats2d],
     constraints: BILUOConstraints,
-    potentials: Optional[TorchPotentials] = None,
+    potentials: Optional[Potentials] = None,
 ) -> List[Ints1d]:
     """Best valid BILUO tag sequence per doc, given per-token scores and (for a
     CRF) learned transition potentials; zero transitions otherwise.
@@ -29,14 +30,16 @@ def constrained_decode(
         return result
     K = log_scores[keep[0]].shape[1]
     if potentials is None:
-        potentials = (torch.zeros(K, K), torch.zeros(K), torch.zeros(K))
-    with torch.no_grad():
-        trans, start, end = (
-            p.detach().numpy().astype("float64")
-            for p in masked_potentials(*potentials, constraints)
+        given = (torch.zeros(K, K), torch.zeros(K), torch.zeros(K))
+    else:
+        given = tuple(  # type: ignore[assignment]
+            torch.as_tensor(numpy.asarray(p)) for p in potentials
         )
+    with torch.no_grad():
+        masked = masked_potentials(given[0], given[1], given[2], constraints)
+    trans, start, end = (p.numpy().astype("float64") for p in masked)
     for i in keep:
-        emissions = log_scores[i].detach().numpy().astype("float64")
+        emissions = numpy.asarray(log_scores[i], dtype="float64")
         result[i] = cast(Ints1d, viterbi_numpy(emissions, trans, start, end))
     return result
 
@@ -92,6 +95,14 @@ def tag_distributions(
     for row, i in enumerate(keep):
         result[i] = cast(Floats2d, probs[row, : lengths[i]])
     return result
+
+
+def log_softmax(X: Floats2d) -> Floats2d:
+    """Row-wise log-softmax of a (n_tokens, n_tags) array."""
+    array = numpy.asarray(X, dtype="float64")
+    shifted = array - array.max(axis=-1, keepdims=True)
+    log_z = numpy.log(numpy.exp(shifted).sum(axis=-1, keepdims=True))
+    return cast(Floats2d, shifted - log_z)
 
 
 def _softmax(X: numpy.ndarray) -> numpy.ndarray:
