@@ -32,7 +32,6 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from .models import transformer  # noqa: F401 (registers the teacher's architecture)
 from .pipeline import EntityTaggerPipe
 from .scores import set_teacher_scores
 

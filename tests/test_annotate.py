@@ -121,7 +121,11 @@ def test_annotate_matches_teacher(annotated, teacher):
     docs = list(read_annotated(out))
     pipe = teacher.get_pipe("kd_ner")
     for doc in docs[:5] + docs[-1:]:
-        words = Doc(teacher.vocab, words=[t.text for t in doc])
+        words = Doc(
+            teacher.vocab,
+            words=[t.text for t in doc],
+            spaces=[bool(t.whitespace_) for t in doc],
+        )
         processed = teacher.get_pipe("transformer")(words)
         expected = pipe.distributions(pipe.predict([processed]))[0]
         got, _ = get_teacher_scores(doc)

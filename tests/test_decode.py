@@ -1,10 +1,15 @@
-"""The numpy Viterbi used at inference agrees with the batched torch one."""
+"""The numpy Viterbi used at inference agrees with the batched torch one; the
+stored CRF distributions are proper distributions on long docs too."""
 
 import numpy
 import torch
 
 from spacy_kd_ner.models.crf import biluo_constraints, masked_potentials, viterbi_decode
-from spacy_kd_ner.models.decode import constrained_decode, viterbi_numpy
+from spacy_kd_ner.models.decode import (
+    constrained_decode,
+    tag_distributions,
+    viterbi_numpy,
+)
 
 TAGS = ["O"] + [f"{p}-{t}" for t in ("LOC", "PER") for p in "BILU"]
 
@@ -37,3 +42,21 @@ def test_constrained_decode_batch_with_empty_docs_is_valid():
             assert all(
                 constraints.transitions[a, b] for a, b in zip(path[:-1], path[1:])
             )
+
+
+def test_crf_distributions_of_long_docs_sum_to_one():
+    # Forward-backward sums grow with the length: a 3,000-token doc in float32
+    # drifted ~1% off; the stored distributions must stay distributions.
+    rng = numpy.random.default_rng(2)
+    constraints = biluo_constraints(TAGS)
+    K = len(TAGS)
+    potentials = tuple(
+        torch.tensor(rng.normal(scale=2, size=s), dtype=torch.float32)
+        for s in ((K, K), (K,), (K,))
+    )
+    scores = [rng.normal(scale=8, size=(n, K)).astype("float32") for n in (3000, 0, 7)]
+    probs = tag_distributions(scores, constraints, potentials)
+    assert [p.shape for p in probs] == [(3000, K), (0, K), (7, K)]
+    for p in probs:
+        assert p.dtype == numpy.float32
+        numpy.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)

@@ -265,3 +265,16 @@ def test_whitespace_tokens_are_never_entities(trained):
     scores[:, ner.tag_names.index("U-PER")] = 50.0
     ner.set_annotations([doc], [scores])
     assert [e.text for e in doc.ents] == ["Shaka", "Khan", "London"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_predict_leaves_torch_onednn_setting_alone(trained, enabled):
+    import torch
+
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        trained("Peter lives in London .")
+        assert torch.backends.mkldnn.enabled == enabled
+    finally:
+        torch.backends.mkldnn.enabled = before

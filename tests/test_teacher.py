@@ -53,7 +53,7 @@ def test_teacher_config_is_filled(tmp_path):
     filled = load_config(tmp_path / "filled.cfg", interpolate=False)
     assert filled == original
     assert original["paths"]["teacher"] == PACKAGED_MINILM
-    assert original["components"]["kd_ner"]["model"]["crf"] is False
+    assert original["components"]["kd_ner"]["model"]["crf"] is True
 
 
 @pytest.mark.parametrize("pooling", ["reduce_mean.v1", "reduce_first.v1"])
@@ -61,7 +61,7 @@ def test_teacher_config_trains(tiny_bert_dir, pooling):
     nlp = teacher_nlp(
         tiny_bert_dir,
         **{
-            "components.kd_ner.model.encoder.pooling.@layers": pooling,
+            "components.kd_ner.model.encoder.*.transformer.pooling.@layers": pooling,
             "training.optimizer.learn_rate.warmup_steps": 1,
             "training.optimizer.learn_rate.initial_rate": 0.001,
         },

@@ -7,6 +7,7 @@ from . import (
     benchmark,  # noqa: F401
     convert,  # noqa: F401
     evaluate,  # noqa: F401
+    grid,  # noqa: F401
     random_transformer,  # noqa: F401
     report,  # noqa: F401
     split,  # noqa: F401

@@ -19,10 +19,19 @@ from typing import Any, Callable, Dict, List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
-from spacy_transformers.data_classes import FullTransformerBatch
-from spacy_transformers.layers import TransformerModel
-from spacy_transformers.layers.transformer_model import huggingface_from_pretrained
 from thinc.api import Model
+
+try:
+    from spacy_transformers.data_classes import FullTransformerBatch
+    from spacy_transformers.layers import TransformerModel
+    from spacy_transformers.layers.transformer_model import (
+        huggingface_from_pretrained,
+    )
+except ImportError as err:  # the teacher's dependencies are an extra
+    raise ImportError(
+        "The teacher's transformer (spacy-kd-ner.TransformerModel.v1) needs "
+        "spacy-transformers: pip install 'spacy-kd-ner[transformers]'"
+    ) from err
 
 PACKAGED_PREFIX = "packaged:"
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"

@@ -1,0 +1,126 @@
+"""Run project commands over a grid of labeled sizes and seeds.
+
+spaCy projects (weasel) have no loops: a command runs once per `spacy project
+run`, with its `vars`. The paper's protocol repeats the per-split commands
+(split, teacher, annotations, students, evaluation) for every labeled size and
+seed. `run_grid` does that by running each command through weasel's own
+`project_run` with the overrides `vars.labeled_size` and `vars.seed`, so the
+commands in `project.yml` stay the single definition of what a step does.
+
+Weasel's lock file has one entry per command name, which each cell of the grid
+would overwrite, so it cannot tell which cells are up to date. The grid keeps
+its own lock (`project.grid.lock`), with weasel's lock entries (script, deps
+and outputs with their checksums) keyed by command, size and seed: a cell's
+command is skipped when its entry is unchanged, as `spacy project run` does
+for a single command.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence
+
+import srsly
+from weasel.cli.run import get_lock_entry, project_run
+from weasel.util import get_hash, load_project_config, working_dir
+
+GRID_LOCK = "project.grid.lock"
+SIZE_VAR = "vars.labeled_size"
+SEED_VAR = "vars.seed"
+
+
+class GridError(ValueError):
+    """The grid cannot run: an unknown command or an empty grid."""
+
+
+@dataclass(frozen=True)
+class GridStep:
+    """One command of one cell of the grid.
+
+    command (str): The project command.
+    size (int): The labeled size.
+    seed (int): The seed.
+    """
+
+    command: str
+    size: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """The step's key in the grid lock."""
+        return f"{self.command}:{self.size}:{self.seed}"
+
+    @property
+    def overrides(self) -> Dict[str, Any]:
+        """The project variables of this cell."""
+        return {SIZE_VAR: self.size, SEED_VAR: self.seed}
+
+
+def grid_steps(
+    commands: Sequence[str], sizes: Sequence[int], seeds: Sequence[int]
+) -> List[GridStep]:
+    """The steps of the grid, cell by cell: for each size, for each seed, every
+    command in order (a cell's teacher comes before its students)."""
+    if not commands or not sizes or not seeds:
+        raise GridError("The grid needs at least one command, size and seed.")
+    return [
+        GridStep(command, size, seed)
+        for size in sizes
+        for seed in seeds
+        for command in commands
+    ]
+
+
+def _command(project_dir: Path, step: GridStep) -> Dict[str, Any]:
+    config = load_project_config(project_dir, overrides=step.overrides)
+    commands = {cmd["name"]: cmd for cmd in config.get("commands", [])}
+    if step.command not in commands:
+        raise GridError(
+            f"Unknown command '{step.command}' in {project_dir / 'project.yml'}; "
+            f"available: {', '.join(sorted(commands))}"
+        )
+    return commands[step.command]
+
+
+def _lock_hash(project_dir: Path, command: Dict[str, Any]) -> str:
+    with working_dir(project_dir) as current_dir:
+        return get_hash(get_lock_entry(current_dir, command))
+
+
+def run_grid(
+    project_dir: Path,
+    commands: Sequence[str],
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    force: bool = False,
+    run: Callable[..., None] = project_run,
+    on_skip: Callable[[GridStep], None] = lambda step: None,
+) -> List[GridStep]:
+    """Run `commands` for every (size, seed), skipping steps that are up to date.
+
+    project_dir (Path): The project directory (with project.yml).
+    commands (Sequence[str]): Project commands, run in this order per cell.
+    sizes (Sequence[int]): Labeled sizes (`vars.labeled_size`).
+    seeds (Sequence[int]): Seeds (`vars.seed`).
+    force (bool): Run every step, up to date or not.
+    run (Callable): Runs one command with overrides (weasel's `project_run`).
+    on_skip (Callable[[GridStep], None]): Called for each skipped step.
+    RETURNS (List[GridStep]): The steps that ran.
+    """
+    steps = grid_steps(commands, sizes, seeds)
+    for step in steps:  # fail on a typo before hours of training
+        _command(project_dir, step)
+    lock_path = project_dir / GRID_LOCK
+    lock: Dict[str, str] = srsly.read_yaml(lock_path) if lock_path.exists() else {}
+    ran = []
+    for step in steps:
+        command = _command(project_dir, step)
+        if not force and lock.get(step.key) == _lock_hash(project_dir, command):
+            on_skip(step)
+            continue
+        run(project_dir, step.command, overrides=step.overrides, force=True)
+        lock[step.key] = _lock_hash(project_dir, command)
+        srsly.write_yaml(lock_path, lock)
+        ran.append(step)
+    return ran
