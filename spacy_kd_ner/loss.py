@@ -7,9 +7,15 @@ per doc, averaged over the docs of a batch. ``L_task`` is the CRF's sequence
 negative log-likelihood (partial labels allowed: missing tags are marginalised
 out) or, for a softmax head, the token cross-entropy. Docs without gold tags
 that carry teacher scores get the teacher's best valid BILUO sequence as
-pseudo-labels when ``pseudo_labels`` is set. The KL term compares the teacher's
-distribution with the softmax of the student's emissions (as the paper's code
-does), for every doc that carries teacher scores.
+pseudo-labels when ``pseudo_labels`` is set. The KL term applies to every doc
+that carries teacher scores; it compares the teacher's distribution with
+
+- ``kl_on = "emissions"`` (default, as the paper's code does): the softmax of
+  the student's emissions, ``softmax(s / T)``. For a CRF student these are the
+  scores before the transitions.
+- ``kl_on = "marginals"`` (CRF students only): the student's CRF marginals
+  at temperature T (emissions and transition scores divided by T), the
+  distribution it actually predicts with. Costs a forward-backward per batch.
 """
 
 from dataclasses import dataclass
@@ -21,11 +27,18 @@ from thinc.api import registry
 from thinc.loss import Loss
 from thinc.types import Floats1d, Floats2d, Ints1d
 
-from .models.crf import BILUOConstraints, masked_potentials, sequence_nll
+from .models.crf import (
+    BILUOConstraints,
+    marginals,
+    masked_potentials,
+    sequence_nll,
+)
 from .models.decode import constrained_decode
 
 MISSING = -1
 """Tag id of a token whose gold tag is unknown."""
+KL_ON = ("emissions", "marginals")
+"""The student distributions that the KL term can compare with the teacher's."""
 
 Potentials = Tuple[Floats2d, Floats1d, Floats1d]
 
@@ -67,6 +80,7 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
         gamma: float = 0.0,
         temperature: float = 1.0,
         pseudo_labels: bool = False,
+        kl_on: str = "emissions",
     ):
         if beta < 0 or gamma < 0:
             raise ValueError(
@@ -79,10 +93,15 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
             raise ValueError(
                 f"DistillationLoss temperature must be positive, got {temperature}."
             )
+        if kl_on not in KL_ON:
+            raise ValueError(
+                f"DistillationLoss kl_on must be one of {KL_ON}, got {kl_on!r}."
+            )
         self.beta = beta
         self.gamma = gamma
         self.temperature = temperature
         self.pseudo_labels = pseudo_labels
+        self.kl_on = kl_on
 
     @property
     def needs_teacher(self) -> bool:
@@ -138,14 +157,21 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
         tags = _pad_ids(targets, E.shape[1])
         total = E.new_zeros(())
         potentials = None
+        masked = None
+        if guesses.potentials is not None:
+            trans, start, end = (
+                torch.tensor(numpy.asarray(p)).to(E.dtype).requires_grad_(backward)
+                for p in guesses.potentials
+            )
+            potentials = [trans, start, end]
+            masked = masked_potentials(trans, start, end, guesses.constraints)
+        elif self.gamma > 0 and self.kl_on == "marginals":
+            raise ValueError(
+                "DistillationLoss kl_on='marginals' needs a CRF student (the "
+                "tagger's crf = true); a softmax head has no marginals to compare."
+            )
         if self.beta > 0:
-            if guesses.potentials is not None:
-                trans, start, end = (
-                    torch.tensor(numpy.asarray(p)).to(E.dtype).requires_grad_(backward)
-                    for p in guesses.potentials
-                )
-                potentials = [trans, start, end]
-                masked = masked_potentials(trans, start, end, guesses.constraints)
+            if masked is not None:
                 task = sequence_nll(E, L, tags, *masked).sum()
             else:
                 log_probs = torch.log_softmax(E, dim=-1)
@@ -162,7 +188,13 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
                     [truths[keep[j]].teacher for j in teacher_rows],  # type: ignore
                     max_len=E.shape[1],
                 )
-                kl = kl_divergence(E[teacher_rows], P, self.temperature)
+                if self.kl_on == "marginals":
+                    assert masked is not None
+                    kl = kl_divergence_marginals(
+                        E[teacher_rows], L[teacher_rows], masked, P, self.temperature
+                    )
+                else:
+                    kl = kl_divergence(E[teacher_rows], P, self.temperature)
                 total = total + self.gamma * (kl * token_mask[teacher_rows]).sum()
         total = total / len(keep)
         if backward and total.requires_grad:
@@ -175,7 +207,9 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
                 )
             if potentials is not None:
                 grads.d_potentials = tuple(  # type: ignore[assignment]
-                    p.grad.numpy().astype("float32")  # type: ignore[union-attr]
+                    numpy.zeros(p.shape, dtype="float32")
+                    if p.grad is None  # no term used them (beta = 0, KL on emissions)
+                    else p.grad.numpy().astype("float32")
                     for p in potentials
                 )
         return grads, float(total.detach())
@@ -190,6 +224,24 @@ def kl_divergence(
     log_p = torch.log(teacher_probs.clamp(min=1e-8))
     log_p_T = torch.log_softmax(log_p / T, dim=-1)
     log_q_T = torch.log_softmax(student_logits / T, dim=-1)
+    return (T * T) * (log_p_T.exp() * (log_p_T - log_q_T)).sum(-1)
+
+
+def kl_divergence_marginals(
+    emissions: torch.Tensor,
+    lengths: torch.Tensor,
+    potentials: Tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    teacher_probs: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """T^2 * KL(softmax(log p / T) || q_T) per token, where q_T are the CRF's
+    marginals with emissions and (masked) transition scores divided by T.
+    Padding positions give zeros."""
+    T = temperature
+    log_p_T = torch.log_softmax(torch.log(teacher_probs.clamp(min=1e-8)) / T, dim=-1)
+    trans, start, end = (p / T for p in potentials)
+    q_T = marginals(emissions / T, lengths, trans, start, end)
+    log_q_T = torch.log(q_T.clamp(min=1e-12))
     return (T * T) * (log_p_T.exp() * (log_p_T - log_q_T)).sum(-1)
 
 
@@ -225,9 +277,14 @@ def configure_distillation_loss_v1(
     gamma: float = 0.0,
     temperature: float = 1.0,
     pseudo_labels: bool = False,
+    kl_on: str = "emissions",
 ) -> DistillationLoss:
     """The student's loss. With the defaults (beta=1, gamma=0) it is the plain
     task loss on gold tags: baseline training. See the module docstring."""
     return DistillationLoss(
-        beta=beta, gamma=gamma, temperature=temperature, pseudo_labels=pseudo_labels
+        beta=beta,
+        gamma=gamma,
+        temperature=temperature,
+        pseudo_labels=pseudo_labels,
+        kl_on=kl_on,
     )

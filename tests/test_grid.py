@@ -74,3 +74,23 @@ def test_run_grid_unknown_command_fails_before_running(project: Path):
     with pytest.raises(GridError, match="Unknown command 'trian'"):
         run_grid(project, ["write", "trian"], [150], [1])
     assert not (project / "out").exists()
+
+
+def test_project_paper_grid_names_per_split_commands():
+    # The paper workflow's grid runs commands of project.yml once per size and
+    # seed: each must exist and depend on the cell's size and seed.
+    import shlex
+
+    from weasel.util import load_project_config
+
+    root = Path(__file__).parent.parent
+    config = load_project_config(root, interpolate=False)
+    commands = {c["name"]: c for c in config["commands"]}
+    assert "paper-grid" in config["workflows"]["paper"]
+    (script,) = commands["paper-grid"]["script"]
+    args = shlex.split(script)
+    names = args[args.index("--commands") + 1].split(",")
+    assert names[0] == "train-teacher" and "evaluate" in names
+    for name in names:
+        text = str(commands[name])
+        assert "${vars.labeled_size}" in text and "${vars.seed}" in text, name

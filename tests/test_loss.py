@@ -136,6 +136,80 @@ def test_gradient_matches_finite_differences(float64, crf, temperature):
     assert numpy.abs(d_trans[CONSTRAINTS.transitions.numpy()]).sum() > 0
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.4])
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+def test_kl_on_marginals_gradient_matches_finite_differences(
+    float64, beta, temperature
+):
+    scores, truths = make_batch(seed=3, crf=True)
+    loss = DistillationLoss(
+        beta=beta,
+        gamma=0.7,
+        temperature=temperature,
+        pseudo_labels=True,
+        kl_on="marginals",
+    )
+    grads, value = loss(scores, truths)
+    assert value > 0
+    for emissions, d_emissions in zip(scores.emissions, grads.d_emissions):
+        if len(emissions):
+            expected = finite_differences(loss, scores, truths, emissions)
+            numpy.testing.assert_allclose(d_emissions, expected, rtol=1e-4, atol=1e-6)
+    assert scores.potentials is not None and grads.d_potentials is not None
+    for name, p, d_p in zip(
+        ("trans", "start", "end"), scores.potentials, grads.d_potentials
+    ):
+        expected = finite_differences(loss, scores, truths, p)
+        numpy.testing.assert_allclose(d_p, expected, rtol=1e-4, atol=1e-6, err_msg=name)
+    # Unlike the KL on emissions, the KL on marginals trains the transitions.
+    assert numpy.abs(grads.d_potentials[0]).sum() > 0
+
+
+def test_kl_on_marginals_value_by_enumeration(float64):
+    """The student's marginals by brute force over every valid tag sequence of
+    a 3-token doc: q_T(t_i = k) = sum over sequences with y_i = k of
+    exp(score / T) / Z_T."""
+    T = 2.0
+    scores, truths = make_batch(seed=4, crf=True)
+    assert scores.potentials is not None
+    emissions = scores.emissions[1]  # 3 tokens, teacher, no gold
+    teacher = truths[1].teacher
+    assert teacher is not None
+    trans, start, end = (numpy.asarray(p) for p in scores.potentials)
+    valid = CONSTRAINTS.transitions.numpy()
+    q = numpy.zeros((3, K))
+    for seq in itertools.product(range(K), repeat=3):
+        if not is_valid(list(seq)):
+            continue
+        score = (
+            start[seq[0]]
+            + end[seq[-1]]
+            + sum(emissions[i, t] for i, t in enumerate(seq))
+        )
+        score += sum(trans[a, b] for a, b in zip(seq, seq[1:]))
+        assert all(valid[a, b] for a, b in zip(seq, seq[1:]))
+        for i, t in enumerate(seq):
+            q[i, t] += numpy.exp(score / T)
+    q /= q.sum(axis=1, keepdims=True)
+    # A CRF teacher gives no mass to tags that no valid sequence has there.
+    teacher = numpy.where(q > 0, teacher, 0.0)
+    teacher /= teacher.sum(axis=1, keepdims=True)
+    # The loss floors p at 1e-8 and q at 1e-12 (log of zero).
+    p_T = softmax(numpy.log(teacher.clip(min=1e-8)) / T)
+    expected = T**2 * (p_T * (numpy.log(p_T) - numpy.log(q.clip(min=1e-12)))).sum()
+    loss = DistillationLoss(beta=0.0, gamma=1.0, temperature=T, kl_on="marginals")
+    one = TaggerScores([emissions], CONSTRAINTS, scores.potentials)
+    target = TagTargets(gold=truths[1].gold, teacher=teacher)
+    assert loss.get_loss(one, [target]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kl_on_marginals_needs_crf():
+    scores, truths = make_batch(seed=5, crf=False)
+    loss = DistillationLoss(gamma=0.5, kl_on="marginals")
+    with pytest.raises(ValueError, match="needs a CRF student"):
+        loss(scores, truths)
+
+
 @pytest.mark.parametrize("crf", [False, True])
 def test_float32_path_matches_float64(crf):
     """The real (float32) computation agrees with the float64 one closely."""
@@ -337,6 +411,7 @@ def test_loss_uses_pseudo_labels_for_unlabeled_docs():
         {"temperature": 0.0},
         {"temperature": -1.0},
         {"temperature": float("nan")},
+        {"gamma": 0.5, "kl_on": "logits"},
     ],
 )
 def test_invalid_settings_raise(kwargs):
