@@ -64,6 +64,7 @@ beta = 1.0
 gamma = 0.0
 temperature = 1.0
 pseudo_labels = false
+kl_on = "emissions"
 
 [scorer]
 @scorers = "spacy.ner_scorer.v1"
