@@ -12,7 +12,10 @@ would overwrite, so it cannot tell which cells are up to date. The grid keeps
 its own lock (`project.grid.lock`), with weasel's lock entries (script, deps
 and outputs with their checksums) keyed by command, size and seed: a cell's
 command is skipped when its entry is unchanged, as `spacy project run` does
-for a single command.
+for a single command. In weasel's `project.lock` the grid only records the
+cell of the project's own `vars` (what `spacy project run` runs); for other
+cells it puts the entry back as it was, so that `spacy project run all` after
+a grid still skips what is up to date.
 """
 
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import srsly
 from weasel.cli.run import get_lock_entry, project_run
 from weasel.util import get_hash, load_project_config, working_dir
 
+PROJECT_LOCK = "project.lock"
 GRID_LOCK = "project.grid.lock"
 SIZE_VAR = "vars.labeled_size"
 SEED_VAR = "vars.seed"
@@ -71,8 +75,12 @@ def grid_steps(
     ]
 
 
-def _command(project_dir: Path, step: GridStep) -> Dict[str, Any]:
-    config = load_project_config(project_dir, overrides=step.overrides)
+def _command(
+    project_dir: Path, step: GridStep, overrides: bool = True
+) -> Dict[str, Any]:
+    config = load_project_config(
+        project_dir, overrides=step.overrides if overrides else {}
+    )
     commands = {cmd["name"]: cmd for cmd in config.get("commands", [])}
     if step.command not in commands:
         raise GridError(
@@ -80,6 +88,21 @@ def _command(project_dir: Path, step: GridStep) -> Dict[str, Any]:
             f"available: {', '.join(sorted(commands))}"
         )
     return commands[step.command]
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    return srsly.read_yaml(path) if path.exists() else {}
+
+
+def _restore_project_lock(project_dir: Path, name: str, before: Dict[str, Any]) -> None:
+    """Put weasel's lock entry of command `name` back as it was in `before`."""
+    lock_path = project_dir / PROJECT_LOCK
+    data = _read_yaml(lock_path)
+    if name in before:
+        data[name] = before[name]
+    else:
+        data.pop(name, None)
+    srsly.write_yaml(lock_path, data)
 
 
 def _lock_hash(project_dir: Path, command: Dict[str, Any]) -> str:
@@ -112,14 +135,17 @@ def run_grid(
     for step in steps:  # fail on a typo before hours of training
         _command(project_dir, step)
     lock_path = project_dir / GRID_LOCK
-    lock: Dict[str, str] = srsly.read_yaml(lock_path) if lock_path.exists() else {}
+    lock: Dict[str, str] = _read_yaml(lock_path)
     ran = []
     for step in steps:
         command = _command(project_dir, step)
         if not force and lock.get(step.key) == _lock_hash(project_dir, command):
             on_skip(step)
             continue
+        project_lock = _read_yaml(project_dir / PROJECT_LOCK)
         run(project_dir, step.command, overrides=step.overrides, force=True)
+        if command["script"] != _command(project_dir, step, overrides=False)["script"]:
+            _restore_project_lock(project_dir, step.command, project_lock)
         lock[step.key] = _lock_hash(project_dir, command)
         srsly.write_yaml(lock_path, lock)
         ran.append(step)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import srsly
+from weasel.cli.run import get_lock_entry
 
 from spacy_kd_ner.grid import GRID_LOCK, GridError, grid_steps, run_grid
 
@@ -94,3 +95,28 @@ def test_project_paper_grid_names_per_split_commands():
     for name in names:
         text = str(commands[name])
         assert "${vars.labeled_size}" in text and "${vars.seed}" in text, name
+
+
+def test_run_grid_keeps_project_lock_for_the_default_cell(project: Path):
+    # `spacy project run write` (the project's vars: 750, seed 1), then a grid:
+    # weasel's project.lock must still describe the default cell afterwards.
+    from weasel.cli.run import project_run
+
+    project_run(project, "write")
+    lock_path = project / "project.lock"
+    before = srsly.read_yaml(lock_path)["write"]
+    run_grid(project, ["write"], [150, 300], [1])
+    assert srsly.read_yaml(lock_path)["write"] == before
+    # The default cell itself is recorded, as `spacy project run` would.
+    (project / "data.txt").write_text("changed")
+    run_grid(project, ["write"], [750], [1])
+    after = srsly.read_yaml(lock_path)["write"]
+    assert after != before
+    assert after["deps"] == get_lock_entry(project, after_command(project))["deps"]
+
+
+def after_command(project: Path) -> dict:
+    from weasel.util import load_project_config
+
+    config = load_project_config(project)
+    return next(c for c in config["commands"] if c["name"] == "write")
