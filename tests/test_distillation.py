@@ -41,15 +41,6 @@ SENTENCES: List[Tuple[List[str], List[str]]] = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Several torch threads on a busy 2-core machine are much slower."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture(autouse=True)
 def seed(request):
     fix_random_seed(getattr(request, "param", 0))

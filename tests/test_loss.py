@@ -26,15 +26,6 @@ IDX = {tag: i for i, tag in enumerate(TAGS)}
 CONSTRAINTS = biluo_constraints(TAGS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Several torch threads on a busy 2-core machine are much slower."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture
 def float64(monkeypatch):
     """Make the loss compute in float64 (it pads into float32 tensors), so that
