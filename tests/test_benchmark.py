@@ -152,10 +152,13 @@ def test_benchmark_speed_rejects_empty():
         benchmark_speed(nlp, [], batch_sizes=(1,))
 
 
-def test_cli_helpers():
-    assert parse_model_specs(["a=x/y", "z/student"]) == {
-        "a": "x/y",
-        "student": "z/student",
+def test_cli_helpers(tmp_path):
+    for name in ("y", "student"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.cfg").touch()
+    assert parse_model_specs([f"a={tmp_path}/y", f"{tmp_path}/student"]) == {
+        "a": f"{tmp_path}/y",
+        "student": f"{tmp_path}/student",
     }
     assert doc_limits([1, 32], None, 300) == {1: 300, 32: None}
     assert doc_limits([1, 32], 100, 300) == {1: 100, 32: 100}
@@ -170,6 +173,31 @@ def saved(tmp_path):
     data = tmp_path / "docs.spacy"
     DocBin(docs=make_docs(nlp, 10)).to_disk(data)
     return nlp, model, data
+
+
+@pytest.mark.parametrize(
+    "made, message",
+    [
+        (None, "no pipeline directory or installed pipeline package named"),
+        ("plain", "is not a saved spaCy pipeline (no config.cfg)."),
+        ("outer", "It holds model-best, model-last: pick one."),
+    ],
+)
+def test_cli_names_a_model_path_that_is_no_pipeline(tmp_path, made, message):
+    path = tmp_path / "teacher"
+    if made == "plain":
+        path.mkdir()
+    elif made == "outer":
+        for name in ("model-last", "model-best"):
+            (path / name).mkdir(parents=True)
+            (path / name / "config.cfg").touch()
+    data = tmp_path / "docs.spacy"
+    DocBin().to_disk(data)
+    result = CliRunner().invoke(kd_app, ["benchmark", str(data), "-m", f"t={path}"])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())  # wasabi wraps long lines
+    assert "--model t:" in output and str(path) in output
+    assert message in output
 
 
 def test_benchmark_pipelines_in_process(saved):

@@ -129,6 +129,19 @@ def test_pipe_equals_call(trained):
     assert piped == [entities(trained(t)) for t in texts]
 
 
+def test_one_doc_path_equals_batched(trained):
+    """A single doc runs the BiLSTM in numpy (models/numpy_lstm.py), a batch
+    in torch: the same vectors either way. (An empty doc alone never reaches
+    the encoder: the pipe answers it without the model.)"""
+    encoder = trained.get_pipe("kd_ner").model.get_ref("encoder")
+    docs = [trained.make_doc(t) for t, _ in TRAIN_DATA] + [trained.make_doc("")]
+    batched = encoder.predict(docs)
+    for doc, expected in zip(docs[:-1], batched):
+        (alone,) = encoder.predict([doc])
+        assert alone.shape == expected.shape
+        numpy.testing.assert_allclose(alone, expected, atol=1e-5)
+
+
 def test_multiprocessing(trained):
     texts = [t for t, _ in TRAIN_DATA] * 2
     piped = [entities(d) for d in trained.pipe(texts, n_process=2, batch_size=2)]

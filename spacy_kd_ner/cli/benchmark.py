@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from spacy.cli._util import Arg, Opt, string_to_list
+from spacy.util import is_package
 from wasabi import Printer, msg
 
 from ..benchmark import MaxDocs, benchmark_pipelines
@@ -110,8 +111,30 @@ def parse_model_specs(specs: List[str]) -> Dict[str, str]:
             msg.fail(f"Invalid --model {spec!r}: expected NAME=PATH", exits=1)
         if name in models:
             msg.fail(f"Duplicate pipeline name: {name}", exits=1)
+        check_pipeline(name, path)
         models[name] = path
     return models
+
+
+def check_pipeline(name: str, path: str) -> None:
+    """Fail, naming the pipeline, unless `path` is a saved pipeline directory
+    or an installed pipeline package: found here, not in a worker process."""
+    directory = Path(path)
+    if directory.is_dir():
+        if not (directory / "config.cfg").exists():
+            inside = sorted(p.parent.name for p in directory.glob("*/config.cfg"))
+            hint = f" It holds {', '.join(inside)}: pick one." if inside else ""
+            msg.fail(
+                f"--model {name}: {path} is not a saved spaCy pipeline (no "
+                f"config.cfg).{hint}",
+                exits=1,
+            )
+    elif not is_package(path):
+        msg.fail(
+            f"--model {name}: no pipeline directory or installed pipeline package "
+            f"named {path}",
+            exits=1,
+        )
 
 
 def doc_limits(

@@ -109,11 +109,15 @@ class LSTMCNNEncoder(nn.Module):
             dropout=dropout if depth > 1 else 0.0,
         )
 
+    def embed(self, word_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
+        """The BiLSTM's inputs: word embeddings and char-CNN features,
+        (n_tokens, word_dim + char_filters), before dropout."""
+        return torch.cat([self.words(word_ids), self.chars(char_ids)], dim=-1)
+
     def forward(
         self, word_ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        X = torch.cat([self.words(word_ids), self.chars(char_ids)], dim=-1)
-        X = self.dropout(X)
+        X = self.dropout(self.embed(word_ids, char_ids))
         sizes = [int(n) for n in lengths if n > 0]
         if len(sizes) <= 1:
             H, _ = self.lstm(X.unsqueeze(0))
