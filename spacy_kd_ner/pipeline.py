@@ -416,6 +416,12 @@ class EntityTaggerPipe(TrainablePipe):
             label_sample.append(self.model.ops.alloc2f(len(example.predicted), n_tags))
         if not doc_sample:
             raise ValueError(f"'{self.name}' needs at least one example to initialize.")
+        encoder = self.model.get_ref("encoder")
+        if encoder.has_dim("nO") is None:
+            # thinc's chain hands the tag scores Y to every layer whose width
+            # is unset, so an encoder whose width is inferred (a concatenate
+            # with StaticVectors, say) would size itself from the tags.
+            encoder.initialize(X=doc_sample)
         self.model.initialize(X=doc_sample, Y=label_sample)
 
 

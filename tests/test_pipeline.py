@@ -160,6 +160,36 @@ def test_with_static_vectors():
         assert entities(nlp(text)) == ents
 
 
+def test_encoder_of_inferred_width_with_static_vectors():
+    """A concatenate's width is only known once its layers are: the encoder
+    must not size its StaticVectors from the tag scores (the teacher config
+    with GloVe beside the transformer)."""
+    embed = {"@architectures": "spacy.MultiHashEmbed.v2", "rows": [100]}
+    encoder = {
+        "@layers": "concatenate.v1",
+        "*": {
+            "glove": {
+                **embed,
+                "width": 8,
+                "attrs": ["NORM"],
+                "include_static_vectors": True,
+            },
+            "shape": {
+                **embed,
+                "width": 4,
+                "attrs": ["SHAPE"],
+                "include_static_vectors": False,
+            },
+        },
+    }
+    nlp = make_nlp(config={"model": {"encoder": encoder}}, vectors=True)
+    train(nlp, n_iter=2)
+    ner = nlp.get_pipe("kd_ner")
+    assert ner.model.get_ref("encoder").get_dim("nO") == 12
+    (scores,) = ner.predict([nlp.make_doc("I like London.")])
+    assert scores.shape == (4, len(ner.tag_names))
+
+
 def test_vectors_width_mismatch_is_clear():
     nlp = make_nlp(
         config={"model": {"encoder": {"hidden_size": 8, "depth": 1, "word_dim": 20}}},
