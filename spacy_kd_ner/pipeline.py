@@ -420,7 +420,10 @@ class EntityTaggerPipe(TrainablePipe):
         if encoder.has_dim("nO") is None:
             # thinc's chain hands the tag scores Y to every layer whose width
             # is unset, so an encoder whose width is inferred (a concatenate
-            # with StaticVectors, say) would size itself from the tags.
+            # with StaticVectors, say) would size itself from the tags. Once its
+            # width is known the chain initializes it again from X alone: a
+            # second random init, at initialization only, instead of a tagger
+            # model of a different layer tree (saved pipelines would not load).
             encoder.initialize(X=doc_sample)
         self.model.initialize(X=doc_sample, Y=label_sample)
 

@@ -157,7 +157,6 @@ def _predict(model: Model, docs: List[Doc], features: Tuple) -> List[Floats2d]:
     inputs, _ = _convert_inputs(wrapped, (docs, features), False)
     with torch.inference_mode(), _onednn_disabled():
         if len(docs) == 1 and inputs.args[0].device.type == "cpu":
-            # One doc: the BiLSTM in numpy, about half the time of torch's.
             X = module.embed(*inputs.args[:2]).numpy()
             return [cast(Floats2d, bilstm_numpy(module.lstm, X))]
         Ytorch = module(*inputs.args)
