@@ -6,6 +6,9 @@ run`, with its `vars`. The paper's protocol repeats the per-split commands
 seed. `run_grid` does that by running each command through weasel's own
 `project_run` with the overrides `vars.labeled_size` and `vars.seed`, so the
 commands in `project.yml` stay the single definition of what a step does.
+Other variables (the teacher, its learning rate...) are overridden for every
+cell as `spacy project run` does; a grid run inside `spacy project run` only
+sees the ones its script passes on.
 
 Weasel's lock file has one entry per command name, which each cell of the grid
 would overwrite, so it cannot tell which cells are up to date. The grid keeps
@@ -20,11 +23,11 @@ a grid still skips what is up to date.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import srsly
 from weasel.cli.run import get_lock_entry, project_run
-from weasel.util import get_hash, load_project_config, working_dir
+from weasel.util import SimpleFrozenDict, get_hash, load_project_config, working_dir
 
 PROJECT_LOCK = "project.lock"
 GRID_LOCK = "project.grid.lock"
@@ -75,12 +78,29 @@ def grid_steps(
     ]
 
 
+def check_overrides(project_dir: Path, overrides: Mapping[str, Any]) -> None:
+    """Refuse overrides that the grid would ignore or that name no variable of
+    project.yml: weasel itself would silently add a misspelt one."""
+    defined = _read_yaml(project_dir / "project.yml").get("vars", {})
+    for key in overrides:
+        if key in (SIZE_VAR, SEED_VAR):
+            raise GridError(
+                f"'--{key}' cannot be overridden: the grid sets it for every cell "
+                "(use --sizes and --seeds)."
+            )
+        name = key[len("vars.") :] if key.startswith("vars.") else None
+        if name not in defined:
+            raise GridError(
+                f"Override '--{key}' names no variable of "
+                f"{project_dir / 'project.yml'}; available: "
+                + ", ".join(f"vars.{var}" for var in sorted(defined))
+            )
+
+
 def _command(
-    project_dir: Path, step: GridStep, overrides: bool = True
+    project_dir: Path, step: GridStep, overrides: Mapping[str, Any]
 ) -> Dict[str, Any]:
-    config = load_project_config(
-        project_dir, overrides=step.overrides if overrides else {}
-    )
+    config = load_project_config(project_dir, overrides=dict(overrides))
     commands = {cmd["name"]: cmd for cmd in config.get("commands", [])}
     if step.command not in commands:
         raise GridError(
@@ -116,6 +136,7 @@ def run_grid(
     sizes: Sequence[int],
     seeds: Sequence[int],
     *,
+    overrides: Mapping[str, Any] = SimpleFrozenDict(),
     force: bool = False,
     run: Callable[..., None] = project_run,
     on_skip: Callable[[GridStep], None] = lambda step: None,
@@ -126,25 +147,29 @@ def run_grid(
     commands (Sequence[str]): Project commands, run in this order per cell.
     sizes (Sequence[int]): Labeled sizes (`vars.labeled_size`).
     seeds (Sequence[int]): Seeds (`vars.seed`).
+    overrides (Mapping[str, Any]): Other project variables, for every cell
+        (e.g. {"vars.teacher": "bert-base-cased"}).
     force (bool): Run every step, up to date or not.
     run (Callable): Runs one command with overrides (weasel's `project_run`).
     on_skip (Callable[[GridStep], None]): Called for each skipped step.
     RETURNS (List[GridStep]): The steps that ran.
     """
     steps = grid_steps(commands, sizes, seeds)
+    check_overrides(project_dir, overrides)
     for step in steps:  # fail on a typo before hours of training
-        _command(project_dir, step)
+        _command(project_dir, step, {**overrides, **step.overrides})
     lock_path = project_dir / GRID_LOCK
     lock: Dict[str, str] = _read_yaml(lock_path)
     ran = []
     for step in steps:
-        command = _command(project_dir, step)
+        step_overrides = {**overrides, **step.overrides}
+        command = _command(project_dir, step, step_overrides)
         if not force and lock.get(step.key) == _lock_hash(project_dir, command):
             on_skip(step)
             continue
         project_lock = _read_yaml(project_dir / PROJECT_LOCK)
-        run(project_dir, step.command, overrides=step.overrides, force=True)
-        if command["script"] != _command(project_dir, step, overrides=False)["script"]:
+        run(project_dir, step.command, overrides=step_overrides, force=True)
+        if command["script"] != _command(project_dir, step, {})["script"]:
             _restore_project_lock(project_dir, step.command, project_lock)
         lock[step.key] = _lock_hash(project_dir, command)
         srsly.write_yaml(lock_path, lock)

@@ -77,6 +77,83 @@ def test_run_grid_unknown_command_fails_before_running(project: Path):
     assert not (project / "out").exists()
 
 
+@pytest.fixture
+def marked_project(project: Path) -> Path:
+    """The project with a second variable, `mark`, that the script writes."""
+    config = srsly.read_yaml(project / "project.yml")
+    config["vars"]["mark"] = "plain"
+    config["commands"][0]["script"] = [
+        WRITE.format(python=sys.executable).replace(
+            "${vars.seed}')", "${vars.seed} ${vars.mark}')"
+        )
+    ]
+    srsly.write_yaml(project / "project.yml", config)
+    return project
+
+
+def test_run_grid_overrides_other_vars_in_every_cell(marked_project: Path):
+    run_grid(marked_project, ["write"], [150, 300], [1])
+    assert (marked_project / "out" / "150-1.txt").read_text() == "data 1 plain"
+    ran = run_grid(
+        marked_project, ["write"], [150, 300], [1], overrides={"vars.mark": "teal"}
+    )
+    assert len(ran) == 2  # the scripts changed, so no cell is up to date
+    for size in (150, 300):
+        text = (marked_project / "out" / f"{size}-1.txt").read_text()
+        assert text == "data 1 teal"
+
+
+@pytest.mark.parametrize(
+    "overrides,error",
+    [
+        ({"vars.seed": 3}, "--vars.seed' cannot be overridden"),
+        ({"vars.labeled_size": 3}, "--vars.labeled_size' cannot be overridden"),
+        ({"vars.mrak": "x"}, "'--vars.mrak' names no variable .*vars.mark"),
+        ({"training.seed": 1}, "'--training.seed' names no variable"),
+    ],
+)
+def test_run_grid_refuses_overrides_it_cannot_apply(
+    marked_project: Path, overrides: dict, error: str
+):
+    with pytest.raises(GridError, match=error):
+        run_grid(marked_project, ["write"], [150], [1], overrides=overrides)
+    assert not (marked_project / "out").exists()
+
+
+def test_grid_cli_passes_vars_overrides(marked_project: Path):
+    from typer.testing import CliRunner
+
+    from spacy_kd_ner.cli import kd_app
+
+    args = ["grid", str(marked_project), "-c", "write", "-n", "150", "-s", "2"]
+    result = CliRunner().invoke(kd_app, [*args, "--vars.mark", "teal"])
+    assert result.exit_code == 0, result.output
+    assert (marked_project / "out" / "150-2.txt").read_text() == "data 2 teal"
+    result = CliRunner().invoke(kd_app, [*args, "--vars.seed", "5"])
+    assert result.exit_code == 1
+    assert "cannot be overridden" in result.output
+
+
+def test_project_paper_grid_passes_on_the_vars_of_its_commands():
+    # `spacy project run paper-grid --vars.teacher X` must reach the cells: the
+    # grid's script passes on every variable its commands use, but size and seed.
+    import re
+
+    from weasel.util import load_project_config
+
+    root = Path(__file__).parent.parent
+    config = load_project_config(root, interpolate=False)
+    commands = {c["name"]: c for c in config["commands"]}
+    (script,) = commands["paper-grid"]["script"]
+    names = script.split("--commands ")[1].split()[0].split(",")
+    used = set()
+    for name in names:
+        used.update(re.findall(r"\$\{vars\.(\w+)\}", str(commands[name]["script"])))
+    assert "teacher" in used
+    for var in used - {"labeled_size", "seed"}:
+        assert f"--vars.{var} ${{vars.{var}}}" in script, var
+
+
 def test_project_paper_grid_names_per_split_commands():
     # The paper workflow's grid runs commands of project.yml once per size and
     # seed: each must exist and depend on the cell's size and seed.

@@ -2,15 +2,20 @@
 
 from pathlib import Path
 
+import typer
 from spacy.cli._util import Arg, Opt, string_to_list
 from wasabi import msg
+from weasel.util import parse_config_overrides
 
 from ..grid import GRID_LOCK, GridError, GridStep, run_grid
 from ._app import kd_app
 
 
-@kd_app.command("grid")
+@kd_app.command(
+    "grid", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def grid_cli(
+    ctx: typer.Context,  # only read for the --vars.* overrides
     project_dir: Path = Arg(
         ..., help="Project directory (with project.yml)", exists=True, file_okay=False
     ),
@@ -28,7 +33,9 @@ def grid_cli(
     COMMAND --vars.labeled_size SIZE --vars.seed SEED` would: cell by cell, the
     commands in the given order. A step whose script, dependencies and outputs
     are unchanged since it last ran (recorded in project.grid.lock) is skipped,
-    so an interrupted grid resumes where it stopped.
+    so an interrupted grid resumes where it stopped. Other project variables
+    are overridden for every cell as with `spacy project run`, e.g.
+    --vars.teacher packaged:all-mpnet-base-v2.
     """
     try:
         ran = run_grid(
@@ -36,6 +43,7 @@ def grid_cli(
             string_to_list(commands),
             string_to_list(sizes, intify=True),
             string_to_list(seeds, intify=True),
+            overrides=parse_config_overrides(ctx.args),
             force=force,
             on_skip=_print_skip,
         )
