@@ -156,13 +156,13 @@ def run_grid(
     """
     steps = grid_steps(commands, sizes, seeds)
     check_overrides(project_dir, overrides)
-    for step in steps:  # fail on a typo before hours of training
-        _command(project_dir, step, {**overrides, **step.overrides})
+    cells = [(step, {**overrides, **step.overrides}) for step in steps]
+    for step, step_overrides in cells:  # fail on a typo before hours of training
+        _command(project_dir, step, step_overrides)
     lock_path = project_dir / GRID_LOCK
     lock: Dict[str, str] = _read_yaml(lock_path)
     ran = []
-    for step in steps:
-        step_overrides = {**overrides, **step.overrides}
+    for step, step_overrides in cells:
         command = _command(project_dir, step, step_overrides)
         if not force and lock.get(step.key) == _lock_hash(project_dir, command):
             on_skip(step)
