@@ -4,7 +4,9 @@
 (``transformer`` + ``kd_ner``) and writes the same docs, gold annotations
 untouched (docs without entity annotation stay without it), each carrying the
 teacher's per-token distribution over the ``kd_ner`` tags (float16, with the
-tag list; see ``scores.py``).
+tag list; see ``scores.py``). Several teachers over the same tags (say, one
+fine-tuned per seed) make an ensemble: each token's distribution is the mean
+of theirs.
 
 The output is a directory of shards (``shard-00000.spacy``, ...) that spaCy's
 ``Corpus`` reader reads as one corpus (``--paths.train OUTPUT``). Shards are
@@ -25,12 +27,26 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    cast,
+)
 
+import numpy
 from spacy import util
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
+from thinc.types import Floats2d
 
 from .pipeline import EntityTaggerPipe
 from .scores import set_teacher_scores
@@ -40,6 +56,10 @@ MANIFEST = "manifest.json"
 STATE = "state.json"
 SHARD_TEMPLATE = "shard-{:05d}.spacy"
 PARTIAL_SUFFIX = ".partial"
+
+TeacherRef = Union[str, Path, Language]
+# A teacher pipeline and its kd_ner component.
+Teacher = Tuple[Language, EntityTaggerPipe]
 
 
 class AnnotateError(ValueError):
@@ -58,7 +78,8 @@ class AnnotateStats:
     shards (int): Shards in the output.
     shards_resumed (int): Shards kept from an interrupted run.
     seconds (float): Wall time of this run (loading the teacher included).
-    teacher_seconds (float): Time spent running the teacher.
+    teacher_seconds (float): Time spent running the teacher (all of them, for
+        an ensemble).
     size_bytes (int): Size of the output directory.
     tags (List[str]): The tag list of the stored distributions.
     """
@@ -77,7 +98,8 @@ class AnnotateStats:
 
     @property
     def docs_per_second(self) -> float:
-        """Docs (sentences, for CoNLL) run through the teacher per second."""
+        """Docs (sentences, for CoNLL) annotated per second of teacher time
+        (of all the teachers of an ensemble)."""
         seconds = self.teacher_seconds or self.seconds
         return self.docs_annotated / seconds if seconds > 0 else 0.0
 
@@ -122,7 +144,7 @@ def unannotated_copy(vocab: Vocab, doc: Doc) -> Doc:
 
 
 def annotate_docs(
-    nlp: Language,
+    nlp: Union[Language, Sequence[Language]],
     docs: Iterable[Doc],
     *,
     batch_size: int = 64,
@@ -137,56 +159,108 @@ def annotate_docs(
     gold entities, or their absence, stay as they are. Within a buffer the
     docs run sorted by length, so that batches waste little padding.
 
-    nlp (Language): The teacher pipeline.
+    nlp (Union[Language, Sequence[Language]]): The teacher pipeline, or
+        several over the same tags, whose distributions are averaged.
     docs (Iterable[Doc]): The docs to annotate (in any vocab).
     batch_size (int): The batch size of `nlp.pipe` and of the kd_ner predict.
     buffer_size (int): How many docs to sort by length at a time.
     component (Optional[str]): The kd_ner component, if there are several.
     YIELDS (Doc): The input docs, with teacher scores.
     """
-    pipe = find_teacher_pipe(nlp, component)
+    pipelines = [nlp] if isinstance(nlp, Language) else list(nlp)
+    teachers = teacher_pipes(pipelines, [str(i) for i in range(len(pipelines))])
     docs = iter(docs)
     while True:
         chunk = list(islice(docs, buffer_size))
         if not chunk:
             return
-        _annotate_chunk(nlp, pipe, chunk, batch_size)
+        _annotate_chunk(teachers, chunk, batch_size)
         yield from chunk
 
 
+def teacher_pipes(
+    pipelines: Sequence[Language],
+    names: Sequence[str],
+    component: Optional[str] = None,
+) -> List[Teacher]:
+    """The kd_ner component of each teacher pipeline, checked to share one tag
+    list (an ensemble averages distributions over the same tags).
+
+    pipelines (Sequence[Language]): The teacher pipelines, at least one.
+    names (Sequence[str]): How errors name each pipeline (e.g. its path).
+    component (Optional[str]): The kd_ner component, if there are several.
+    RETURNS (List[Teacher]): (pipeline, component) per teacher.
+    """
+    if not pipelines:
+        raise AnnotateError("No teacher pipeline given.")
+    teachers = [(nlp, find_teacher_pipe(nlp, component)) for nlp in pipelines]
+    tags = teachers[0][1].tag_names
+    for name, (_, pipe) in zip(names, teachers):
+        if pipe.tag_names != tags:
+            raise AnnotateError(
+                f"The teachers predict different tags: {names[0]} has {tags}, "
+                f"{name} has {pipe.tag_names}. An ensemble averages "
+                f"distributions over one tag list: train its teachers with "
+                f"the same entity labels."
+            )
+    return teachers
+
+
 def _annotate_chunk(
-    nlp: Language,
-    pipe: EntityTaggerPipe,
+    teachers: Sequence[Teacher],
     docs: List[Doc],
     batch_size: int,
     on_batch: Optional[Callable[[int], Any]] = None,
 ) -> None:
-    tags = pipe.tag_names
-    names = nlp.pipe_names
-    disable = names[names.index(pipe.name) :]
+    """Set on each doc the mean of the teachers' distributions. `on_batch` is
+    called with the number of docs of each batch a teacher has run."""
+    tags = teachers[0][1].tag_names
     order = sorted(
         (i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i])
     )
-    inputs = (unannotated_copy(nlp.vocab, docs[i]) for i in order)
-    processed = nlp.pipe(inputs, batch_size=batch_size, disable=disable)
-    ops = pipe.model.ops
-    for start in range(0, len(order), batch_size):
-        batch = list(islice(processed, batch_size))
-        scores = [ops.to_numpy(s) for s in pipe.predict(batch)]
-        for i, probs in zip(
-            order[start : start + batch_size], pipe.distributions(scores)
-        ):
-            set_teacher_scores(docs[i], tags, probs)
-        if on_batch is not None:
-            on_batch(len(batch))
-    empty = ops.alloc2f(0, len(tags))
+    inputs = [docs[i] for i in order]
+    total = _distributions(*teachers[0], inputs, batch_size, on_batch)
+    for nlp, pipe in teachers[1:]:
+        probs = _distributions(nlp, pipe, inputs, batch_size, on_batch)
+        total = [a + b for a, b in zip(total, probs)]
+    for i, summed in zip(order, total):
+        set_teacher_scores(docs[i], tags, cast(Floats2d, summed / len(teachers)))
+    empty = cast(Floats2d, numpy.zeros((0, len(tags)), dtype="float32"))
     n_empty = 0
     for doc in docs:
         if not len(doc):
             set_teacher_scores(doc, tags, empty)
             n_empty += 1
     if on_batch is not None and n_empty:
-        on_batch(n_empty)
+        on_batch(n_empty * len(teachers))
+
+
+def _distributions(
+    nlp: Language,
+    pipe: EntityTaggerPipe,
+    docs: List[Doc],
+    batch_size: int,
+    on_batch: Optional[Callable[[int], Any]] = None,
+) -> List[numpy.ndarray]:
+    """One teacher's distributions over its tags for non-empty docs, in order:
+    the words run through the pipeline up to (not including) the kd_ner
+    component, then through its `predict` and `distributions`."""
+    names = nlp.pipe_names
+    disable = names[names.index(pipe.name) :]
+    inputs = (unannotated_copy(nlp.vocab, doc) for doc in docs)
+    processed = nlp.pipe(inputs, batch_size=batch_size, disable=disable)
+    ops = pipe.model.ops
+    result: List[numpy.ndarray] = []
+    for _ in range(0, len(docs), batch_size):
+        batch = list(islice(processed, batch_size))
+        scores = [ops.to_numpy(s) for s in pipe.predict(batch)]
+        result.extend(
+            numpy.asarray(ops.to_numpy(p), dtype="float32")
+            for p in pipe.distributions(scores)
+        )
+        if on_batch is not None:
+            on_batch(len(batch))
+    return result
 
 
 def input_files(path: Union[str, Path]) -> List[Path]:
@@ -268,7 +342,7 @@ def read_annotated(
 
 
 def annotate_corpus(
-    model: Union[str, Path, Language],
+    model: Union[TeacherRef, Sequence[TeacherRef]],
     input_path: Union[str, Path],
     output_path: Union[str, Path],
     *,
@@ -280,7 +354,9 @@ def annotate_corpus(
 ) -> AnnotateStats:
     """Annotate a corpus with a teacher's per-token distributions.
 
-    model (Union[str, Path, Language]): The teacher pipeline or its path.
+    model (Union[TeacherRef, Sequence[TeacherRef]]): The teacher pipeline or
+        its path; or several, over the same tags, whose distributions are
+        averaged (an ensemble).
     input_path (Union[str, Path]): A .spacy file or a directory of them.
     output_path (Union[str, Path]): The output directory of shards.
     batch_size (int): Batch size of `nlp.pipe`.
@@ -299,13 +375,16 @@ def annotate_corpus(
     output_path = Path(output_path)
     _check_output(output_path, overwrite)
     files = input_files(input_path)
-    nlp = model if isinstance(model, Language) else util.load_model(model)
-    pipe = find_teacher_pipe(nlp, component)
+    refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
+    pipelines = [r if isinstance(r, Language) else util.load_model(r) for r in refs]
+    model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
+    teachers = teacher_pipes(pipelines, model_ids, component)
+    nlp, pipe = teachers[0]
     tags = pipe.tag_names
     state = {
         "format": FORMAT,
         "input": [_file_id(p) for p in files],
-        "model": _model_id(model, nlp),
+        "model": model_ids[0] if len(model_ids) == 1 else model_ids,
         "component": pipe.name,
         "tags": tags,
         "shard_size": shard_size,
@@ -316,7 +395,7 @@ def annotate_corpus(
     n_shards = -(-n_total // shard_size)
     stats = AnnotateStats(docs_read=n_total, tags=list(tags))
     shards: List[Dict[str, Any]] = []
-    bar = _progress_bar(n_total, progress)
+    bar = _progress_bar(n_total * len(teachers), progress)
 
     def update(n: int) -> None:
         if bar is not None:
@@ -333,7 +412,7 @@ def annotate_corpus(
                 update(len(chunk))
             else:
                 teacher_start = time.time()
-                _annotate_chunk(nlp, pipe, chunk, batch_size, update)
+                _annotate_chunk(teachers, chunk, batch_size, update)
                 stats.teacher_seconds += time.time() - teacher_start
                 info = _write_shard(shard_path, chunk)
                 stats.docs_annotated += len(chunk)

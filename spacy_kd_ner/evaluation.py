@@ -176,7 +176,28 @@ def evaluate_ner(
     start = time.perf_counter()
     preds = list(nlp.pipe(inputs, batch_size=batch_size))
     seconds = time.perf_counter() - start
+    return {
+        **score_ner(preds, golds),
+        "seconds": seconds,
+        "words_per_second": n_tokens / seconds if seconds > 0 else None,
+        "batch_size": batch_size,
+        "pipeline": list(nlp.pipe_names),
+    }
 
+
+def score_ner(preds: Sequence[Doc], golds: Sequence[Doc]) -> Dict[str, Any]:
+    """Score predicted entities against gold docs of the same tokens: the
+    scores of `evaluate_ner`, without its timing and pipeline keys.
+
+    preds (Sequence[Doc]): Docs with predicted `doc.ents`.
+    golds (Sequence[Doc]): The gold docs, in the same order.
+    RETURNS (Dict[str, Any]): `micro`, `macro`, `per_type`, `spacy`,
+        `n_docs`, `n_docs_unannotated`, `n_tokens`, `n_gold_ents`,
+        `n_pred_ents`, `n_pred_ents_ignored` and `scorer`, as in
+        `evaluate_ner`.
+    """
+    if len(preds) != len(golds):
+        raise ValueError(f"Got {len(preds)} predicted docs for {len(golds)} gold docs.")
     y_true: List[List[str]] = []
     y_pred: List[List[str]] = []
     examples: List[Example] = []
@@ -187,8 +208,8 @@ def evaluate_ner(
     for pred, gold in zip(preds, golds):
         if [t.text for t in pred] != [t.text for t in gold]:
             raise ValueError(
-                "The pipeline changed the tokenization of a gold doc; "
-                "evaluate_ner needs predicted tokens equal to gold tokens."
+                f"A predicted doc's tokens differ from those of its gold doc "
+                f"{gold.text[:60]!r}: scoring needs the gold tokenization."
             )
         examples.append(Example(pred, gold))
         if not gold.has_annotation("ENT_IOB"):
@@ -228,14 +249,10 @@ def evaluate_ner(
         },
         "n_docs": len(golds),
         "n_docs_unannotated": n_unannotated,
-        "n_tokens": n_tokens,
+        "n_tokens": sum(len(doc) for doc in golds),
         "n_gold_ents": n_gold_ents,
         "n_pred_ents": n_pred_ents,
         "n_pred_ents_ignored": n_ignored,
-        "seconds": seconds,
-        "words_per_second": n_tokens / seconds if seconds > 0 else None,
-        "batch_size": batch_size,
-        "pipeline": list(nlp.pipe_names),
         "scorer": {
             "name": "seqeval",
             "mode": SEQEVAL_MODE,

@@ -214,3 +214,87 @@ def test_annotate_cli(tmp_path, tiny_teacher_dir, corpus_path):
     assert result.exit_code == 0, result.output
     assert "docs written" in result.output
     assert is_complete(out)
+
+
+@pytest.fixture(scope="module")
+def other_teacher(tiny_teacher_dir):
+    """The tiny teacher with its kd_ner weights changed: a second ensemble
+    member with the same tags and different distributions."""
+    nlp = spacy.load(tiny_teacher_dir)
+    model = nlp.get_pipe("kd_ner").model
+    rng = numpy.random.default_rng(0)
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_param(name):
+                param = node.get_param(name)
+                noise = rng.normal(0, 0.5, param.shape).astype(param.dtype)
+                node.set_param(name, param + noise)
+    return nlp
+
+
+def _teacher_probs(nlp, docs):
+    copies = [annotate_module.unannotated_copy(nlp.vocab, doc) for doc in docs]
+    return [get_teacher_scores(doc)[0] for doc in annotate_docs(nlp, copies)]
+
+
+def test_ensemble_averages_the_teachers(tmp_path, teacher, other_teacher, corpus_path):
+    docs = list(read_annotated(corpus_path))
+    first = _teacher_probs(teacher, docs)
+    second = _teacher_probs(other_teacher, docs)
+    assert not numpy.allclose(first[0], second[0], atol=0.05)
+    out = tmp_path / "ensemble"
+    stats = annotate_corpus(
+        [teacher, other_teacher], corpus_path, out, batch_size=2, shard_size=3
+    )
+    assert stats.docs_written == len(docs) and stats.shards == 3
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert len(manifest["model"]) == 2
+    ensemble = [get_teacher_scores(doc)[0] for doc in read_annotated(out)]
+    assert len(ensemble) == len(docs)
+    for got, a, b in zip(ensemble, first, second):
+        # float16 on disk
+        numpy.testing.assert_allclose(got, (a + b) / 2, atol=2e-3)
+    in_memory = list(annotate_docs([teacher, other_teacher], docs, batch_size=3))
+    for doc, expected in zip(in_memory, ensemble):
+        numpy.testing.assert_allclose(get_teacher_scores(doc)[0], expected, atol=2e-3)
+
+
+def test_ensemble_of_one_is_the_teacher(tmp_path, annotated, teacher, corpus_path):
+    out = tmp_path / "one"
+    annotate_corpus([teacher], corpus_path, out, batch_size=2, shard_size=3)
+    for doc, single in zip(read_annotated(out), read_annotated(annotated[0])):
+        numpy.testing.assert_array_equal(
+            doc._.get(EXTENSION)["probs"], single._.get(EXTENSION)["probs"]
+        )
+
+
+def test_ensemble_refuses_different_tags(
+    tmp_path, teacher, tiny_teacher_dir, corpus_path
+):
+    reordered = spacy.load(tiny_teacher_dir)
+    pipe = reordered.get_pipe("kd_ner")
+    pipe.cfg["labels"] = list(reversed(pipe.labels))
+    with pytest.raises(AnnotateError, match="different tags.*<in-memory"):
+        annotate_corpus([teacher, reordered], corpus_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(AnnotateError, match="No teacher"):
+        annotate_corpus([], corpus_path, tmp_path / "out")
+
+
+def test_annotate_cli_ensemble(tmp_path, tiny_teacher_dir, corpus_path):
+    from spacy_kd_ner.cli import kd_app
+
+    out = tmp_path / "annotated"
+    models = f"{tiny_teacher_dir},{tiny_teacher_dir}"
+    result = CliRunner().invoke(
+        kd_app, ["annotate", models, str(corpus_path), str(out), "-b", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads((out / MANIFEST).read_text())["model"]
+        == [str(tiny_teacher_dir.resolve())] * 2
+    )
+    result = CliRunner().invoke(
+        kd_app, ["annotate", f"{tiny_teacher_dir},", str(corpus_path), str(out)]
+    )
+    assert result.exit_code == 1 and "Empty pipeline name" in result.output

@@ -1,7 +1,7 @@
 """`kd-ner annotate`: store a teacher's per-token distributions in a corpus."""
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import msg
@@ -12,7 +12,11 @@ from ._app import kd_app
 
 @kd_app.command("annotate")
 def annotate_cli(
-    model: str = Arg(..., help="Trained teacher pipeline (name or path)"),
+    model: str = Arg(
+        ...,
+        help="Trained teacher pipeline (name or path); several, comma-separated, "
+        "for an ensemble",
+    ),
     input_path: Path = Arg(
         ...,
         help="Corpus to annotate: a .spacy file or a directory of them",
@@ -44,15 +48,17 @@ def annotate_cli(
     write it back as a directory of .spacy shards in which every doc keeps its
     gold annotations (docs without entities stay without) and every token
     carries the teacher's distribution over the kd_ner tags (float16, with the
-    tag list). Use the directory as a training corpus path. The manifest is
-    written last and the directory appears only when complete; an interrupted
-    run resumes from its last complete shard.
+    tag list). Several teachers, comma-separated (e.g. one fine-tuned per
+    seed), make an ensemble: each token gets the mean of their distributions;
+    they must share the kd_ner tags. Use the directory as a training corpus
+    path. The manifest is written last and the directory appears only when
+    complete; an interrupted run resumes from its last complete shard.
     """
     import_code(code_path)
     setup_gpu(use_gpu)
     try:
         stats = annotate_corpus(
-            model,
+            split_models(model),
             input_path,
             output_path,
             batch_size=batch_size,
@@ -64,6 +70,14 @@ def annotate_cli(
     except AnnotateError as err:
         msg.fail(str(err), exits=1)
     print_stats(stats, output_path)
+
+
+def split_models(models: str) -> List[str]:
+    """The pipelines of a comma-separated MODEL argument."""
+    names = [name.strip() for name in models.split(",")]
+    if not all(names):
+        msg.fail(f"Empty pipeline name in {models!r}.", exits=1)
+    return names
 
 
 def print_stats(stats: AnnotateStats, output_path: Path) -> None:

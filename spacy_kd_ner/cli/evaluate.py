@@ -1,4 +1,6 @@
-"""`kd-ner evaluate`: seqeval and spaCy NER scores of a pipeline on gold docs."""
+"""`kd-ner evaluate`: seqeval and spaCy NER scores of a pipeline on gold docs;
+`kd-ner evaluate-annotations`: the same scores of a teacher's stored
+distributions (an annotated corpus)."""
 
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -7,7 +9,10 @@ from spacy import util
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import Printer
 
+from ..annotate import AnnotateError
 from ..evaluation import evaluate_ner, write_metrics
+from ..scores import TeacherScoresError
+from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
 
 
@@ -78,6 +83,38 @@ def evaluate(
     return metrics
 
 
+@kd_app.command("evaluate-annotations")
+def evaluate_annotations_cli(
+    data_path: Path = Arg(
+        ..., help="Annotated corpus (an `annotate` output directory)", exists=True
+    ),
+    output: Optional[Path] = Opt(
+        None, "--output", "-o", help="Output JSON file for metrics", dir_okay=False
+    ),
+):
+    """
+    Score the teacher distributions stored in an annotated corpus against its
+    gold entities: each doc's distributions decoded to the best valid BILUO
+    sequence (the pseudo-labels a `pl` student learns from), scored as
+    `evaluate` scores a pipeline. Annotate the test set with an ensemble of
+    teachers (`annotate A,B,C`) to score the ensemble.
+    """
+    msg = Printer()
+    try:
+        metrics = evaluate_annotations(data_path)
+    except (AnnotateError, TeacherScoresError) as err:
+        msg.fail(str(err), exits=1)
+    print_metrics(metrics, msg)
+    teachers = metrics["teacher"]
+    if isinstance(teachers, list):
+        msg.info(f"Teachers (an ensemble of {len(teachers)}): {', '.join(teachers)}")
+    else:
+        msg.info(f"Teacher: {teachers}")
+    if output is not None:
+        write_metrics(metrics, output)
+        msg.good(f"Saved metrics to {output}")
+
+
 def _pct(value: Optional[float]) -> str:
     return "-" if value is None else f"{value * 100:.2f}"
 
@@ -125,12 +162,11 @@ def print_metrics(metrics: Dict[str, Any], msg: Printer) -> None:
         aligns=("l", "r", "r", "r", "r", "r", "r", "r"),
         title="NER (seqeval, IOB2, conlleval mode) | spaCy scorer",
     )
-    wps = metrics["words_per_second"]
-    msg.info(
-        f"{metrics['n_docs']} docs, {metrics['n_tokens']} words, "
-        f"{'-' if wps is None else f'{wps:.0f}'} words/s "
-        f"(batch size {metrics['batch_size']})"
-    )
+    wps = metrics.get("words_per_second")
+    speed = "" if wps is None else f", {wps:.0f} words/s"
+    if metrics.get("batch_size") is not None:
+        speed += f" (batch size {metrics['batch_size']})"
+    msg.info(f"{metrics['n_docs']} docs, {metrics['n_tokens']} words{speed}")
     if metrics["n_docs_unannotated"]:
         msg.warn(
             f"{metrics['n_docs_unannotated']} gold docs have no entity "

@@ -1,0 +1,160 @@
+"""Scores of the teacher distributions stored in an annotated corpus."""
+
+import json
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.training.iob_utils import biluo_tags_to_spans
+from typer.testing import CliRunner
+
+from spacy_kd_ner.annotate import AnnotateError, annotate_corpus, read_annotated
+from spacy_kd_ner.scores import (
+    TeacherScoresError,
+    register_extension,
+    set_teacher_scores,
+)
+from spacy_kd_ner.teacher_eval import (
+    evaluate_annotations,
+    pseudo_label_doc,
+    score_pseudo_labels,
+)
+
+TAGS = ["O"] + [f"{p}-{label}" for label in ("LOC", "PER") for p in "BILU"]
+
+
+def _doc(nlp, words, gold, teacher, sharpness=4.0):
+    """A doc with gold BILUO tags and teacher scores peaked on `teacher`."""
+    register_extension()
+    doc = Doc(nlp.vocab, words=words)
+    doc.ents = biluo_tags_to_spans(doc, gold)
+    probs = numpy.full((len(words), len(TAGS)), 1.0)
+    for i, tag in enumerate(teacher):
+        probs[i, TAGS.index(tag)] += sharpness
+    set_teacher_scores(doc, TAGS, probs / probs.sum(axis=1, keepdims=True))
+    return doc
+
+
+def test_pseudo_labels_of_the_teacher():
+    nlp = spacy.blank("en")
+    words = ["Peter", "Smith", "went", "to", "Paris"]
+    gold = ["B-PER", "L-PER", "O", "O", "U-LOC"]
+    doc = _doc(nlp, words, gold, gold)
+    pred = pseudo_label_doc(doc)
+    assert [(e.text, e.label_) for e in pred.ents] == [
+        ("Peter Smith", "PER"),
+        ("Paris", "LOC"),
+    ]
+    assert not pred.has_extension("kd_teacher") or pred._.kd_teacher is None
+    # An invalid argmax (I- after O) is decoded to the best valid sequence.
+    invalid = _doc(
+        nlp,
+        ["in", "New", "York"],
+        ["O", "B-LOC", "L-LOC"],
+        ["O", "I-LOC", "L-LOC"],
+        1.0,
+    )
+    tags = [
+        t.ent_iob_ + "-" + t.ent_type_ if t.ent_type_ else "O"
+        for t in pseudo_label_doc(invalid)
+    ]
+    assert tags[0] == "O" and tags[1:] in (
+        ["B-LOC", "I-LOC"],
+        ["O", "B-LOC"],
+        ["O", "O"],
+    )
+
+
+def test_scores_against_gold_by_hand():
+    nlp = spacy.blank("en")
+    docs = [
+        # both entities right
+        _doc(
+            nlp,
+            ["Peter", "Smith", "in", "Paris"],
+            ["B-PER", "L-PER", "O", "U-LOC"],
+            ["B-PER", "L-PER", "O", "U-LOC"],
+        ),
+        # a wrong type and a missed entity
+        _doc(
+            nlp, ["Anna", "saw", "Rome"], ["U-PER", "O", "U-LOC"], ["U-LOC", "O", "O"]
+        ),
+        # a spurious entity
+        _doc(nlp, ["it", "rained"], ["O", "O"], ["U-PER", "O"]),
+    ]
+    scores = score_pseudo_labels(docs)
+    # gold 4 entities, predicted 4 entities, 2 right
+    assert scores["n_gold_ents"] == 4 and scores["n_pred_ents"] == 4
+    assert scores["micro"]["p"] == pytest.approx(0.5)
+    assert scores["micro"]["r"] == pytest.approx(0.5)
+    assert scores["spacy"]["ents_f"] == pytest.approx(0.5)
+    assert scores["per_type"]["LOC"]["p"] == pytest.approx(
+        0.5
+    )  # Paris right, Anna wrong
+    assert scores["per_type"]["LOC"]["r"] == pytest.approx(
+        0.5
+    )  # Paris found, Rome missed
+
+
+def test_doc_without_teacher_scores():
+    nlp = spacy.blank("en")
+    register_extension()
+    with pytest.raises(TeacherScoresError, match="no teacher scores \\(doc 'Peter"):
+        score_pseudo_labels([Doc(nlp.vocab, words=["Peter"])])
+
+
+@pytest.fixture(scope="module")
+def gold_path(tmp_path_factory):
+    nlp = spacy.blank("en")
+    docs = []
+    for text, ents in [
+        ("Peter lives in London .", [(0, 5, "PER"), (15, 21, "LOC")]),
+        ("John met Mary in Paris .", [(0, 4, "PER"), (9, 13, "PER"), (17, 22, "LOC")]),
+        ("It rained .", []),
+    ]:
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(s, e, label=label) for s, e, label in ents]
+        docs.append(doc)
+    path = tmp_path_factory.mktemp("teacher-eval") / "gold.spacy"
+    DocBin(docs=docs).to_disk(path)
+    return path
+
+
+def test_evaluate_annotations(tmp_path, tiny_teacher_dir, gold_path):
+    out = tmp_path / "annotated"
+    annotate_corpus(str(tiny_teacher_dir), gold_path, out)
+    metrics = evaluate_annotations(out)
+    assert metrics["n_docs"] == 3 and metrics["n_gold_ents"] == 5
+    assert metrics["teacher"] == str(tiny_teacher_dir.resolve())
+    assert metrics == {
+        **score_pseudo_labels(read_annotated(out)),
+        "teacher": metrics["teacher"],
+        "source": str(out),
+    }
+
+
+def test_evaluate_annotations_cli(tmp_path, tiny_teacher_dir, gold_path):
+    from spacy_kd_ner.cli import kd_app
+
+    out = tmp_path / "annotated"
+    runner = CliRunner()
+    models = f"{tiny_teacher_dir},{tiny_teacher_dir}"
+    result = runner.invoke(kd_app, ["annotate", models, str(gold_path), str(out)])
+    assert result.exit_code == 0, result.output
+    metrics_path = tmp_path / "metrics.json"
+    result = runner.invoke(
+        kd_app, ["evaluate-annotations", str(out), "--output", str(metrics_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "an ensemble of 2" in result.output and "ALL (micro)" in result.output
+    saved = json.loads(metrics_path.read_text())
+    assert saved["n_gold_ents"] == 5 and len(saved["teacher"]) == 2
+    result = runner.invoke(kd_app, ["evaluate-annotations", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "complete annotated corpus" in " ".join(result.output.split())
+
+
+def test_evaluate_annotations_refuses_a_plain_corpus(gold_path):
+    with pytest.raises(AnnotateError, match="not a complete annotated corpus"):
+        evaluate_annotations(gold_path.parent)
