@@ -48,6 +48,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from thinc.types import Floats2d
 
+from .context import ContextSource, target_bounds
 from .pipeline import EntityTaggerPipe
 from .scores import set_teacher_scores
 
@@ -150,6 +151,7 @@ def annotate_docs(
     batch_size: int = 64,
     buffer_size: int = 1024,
     component: Optional[str] = None,
+    context: Optional[ContextSource] = None,
 ) -> Iterator[Doc]:
     """Set the teacher's distributions on docs, lazily and in order.
 
@@ -165,16 +167,21 @@ def annotate_docs(
     batch_size (int): The batch size of `nlp.pipe` and of the kd_ner predict.
     buffer_size (int): How many docs to sort by length at a time.
     component (Optional[str]): The kd_ner component, if there are several.
+    context (Optional[ContextSource]): Run the teachers on each doc's window
+        doc (its sentence in the context of its source document) and keep
+        the distributions of the doc's own tokens. The docs must be sentences
+        of the source (see `context.py`).
     YIELDS (Doc): The input docs, with teacher scores.
     """
     pipelines = [nlp] if isinstance(nlp, Language) else list(nlp)
-    teachers = teacher_pipes(pipelines, [str(i) for i in range(len(pipelines))])
+    names = [str(i) for i in range(len(pipelines))]
+    teachers = teacher_pipes(pipelines, names, component)
     docs = iter(docs)
     while True:
         chunk = list(islice(docs, buffer_size))
         if not chunk:
             return
-        _annotate_chunk(teachers, chunk, batch_size)
+        _annotate_chunk(teachers, chunk, batch_size, context=context)
         yield from chunk
 
 
@@ -211,20 +218,29 @@ def _annotate_chunk(
     docs: List[Doc],
     batch_size: int,
     on_batch: Optional[Callable[[int], Any]] = None,
+    context: Optional[ContextSource] = None,
 ) -> None:
     """Set on each doc the mean of the teachers' distributions. `on_batch` is
-    called with the number of docs of each batch a teacher has run."""
+    called with the number of docs of each batch a teacher has run. With a
+    `context`, the teachers read each doc's window doc and the distributions
+    of its own tokens are kept."""
     tags = teachers[0][1].tag_names
-    order = sorted(
-        (i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i])
-    )
-    inputs = [docs[i] for i in order]
+    inputs = [
+        context.window_doc(doc) if context is not None else doc
+        for doc in docs
+        if len(doc)
+    ]
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    inputs = [inputs[i] for i in order]
     total = _distributions(*teachers[0], inputs, batch_size, on_batch)
     for nlp, pipe in teachers[1:]:
         probs = _distributions(nlp, pipe, inputs, batch_size, on_batch)
         total = [a + b for a, b in zip(total, probs)]
-    for i, summed in zip(order, total):
-        set_teacher_scores(docs[i], tags, cast(Floats2d, summed / len(teachers)))
+    non_empty = [doc for doc in docs if len(doc)]
+    for i, window, summed in zip(order, inputs, total):
+        start, end = target_bounds(window) if context is not None else (0, len(window))
+        mean = summed[start:end] / len(teachers)
+        set_teacher_scores(non_empty[i], tags, cast(Floats2d, mean))
     empty = cast(Floats2d, numpy.zeros((0, len(tags)), dtype="float32"))
     n_empty = 0
     for doc in docs:
@@ -351,6 +367,7 @@ def annotate_corpus(
     component: Optional[str] = None,
     overwrite: bool = False,
     progress: bool = False,
+    context: Optional[ContextSource] = None,
 ) -> AnnotateStats:
     """Annotate a corpus with a teacher's per-token distributions.
 
@@ -364,6 +381,8 @@ def annotate_corpus(
     component (Optional[str]): The kd_ner component, if there are several.
     overwrite (bool): Replace a complete earlier output at `output_path`.
     progress (bool): Show a progress bar.
+    context (Optional[ContextSource]): Read each doc in the context of its
+        source document (see `annotate_docs`).
     RETURNS (AnnotateStats): The counts.
     """
     if batch_size < 1 or shard_size < 1:
@@ -388,6 +407,9 @@ def annotate_corpus(
         "component": pipe.name,
         "tags": tags,
         "shard_size": shard_size,
+        "context": None
+        if context is None
+        else {"source": context.name, "window": context.window},
     }
     work = output_path.parent / f".{output_path.name}{PARTIAL_SUFFIX}"
     resumable = _prepare_workdir(work, state)
@@ -412,7 +434,7 @@ def annotate_corpus(
                 update(len(chunk))
             else:
                 teacher_start = time.time()
-                _annotate_chunk(teachers, chunk, batch_size, update)
+                _annotate_chunk(teachers, chunk, batch_size, update, context)
                 stats.teacher_seconds += time.time() - teacher_start
                 info = _write_shard(shard_path, chunk)
                 stats.docs_annotated += len(chunk)

@@ -5,6 +5,7 @@
 from . import (
     annotate,  # noqa: F401
     benchmark,  # noqa: F401
+    context,  # noqa: F401
     convert,  # noqa: F401
     evaluate,  # noqa: F401
     grid,  # noqa: F401

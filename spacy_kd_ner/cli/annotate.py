@@ -7,6 +7,7 @@ from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import msg
 
 from ..annotate import AnnotateError, AnnotateStats, annotate_corpus
+from ..context import ContextError, ContextSource
 from ._app import kd_app
 
 
@@ -35,6 +36,20 @@ def annotate_cli(
     overwrite: bool = Opt(
         False, "--overwrite", help="Replace an earlier complete output"
     ),
+    context_source: Optional[Path] = Opt(
+        None,
+        "--context-source",
+        help="Read each doc in the context of its source document: the .spacy "
+        "file its sentences were converted into with `convert --user-data`",
+        exists=True,
+        dir_okay=False,
+    ),
+    context_window: int = Opt(
+        2,
+        "--context-window",
+        min=0,
+        help="Sentences of context on each side (with --context-source)",
+    ),
     use_gpu: int = Opt(-1, "--gpu-id", "-g", help="GPU ID or -1 for CPU"),
     code_path: Optional[Path] = Opt(
         None,
@@ -52,11 +67,20 @@ def annotate_cli(
     seed), make an ensemble: each token gets the mean of their distributions;
     they must share the kd_ner tags. Use the directory as a training corpus
     path. The manifest is written last and the directory appears only when
-    complete; an interrupted run resumes from its last complete shard.
+    complete; an interrupted run resumes from its last complete shard. With
+    --context-source, the teachers read each doc (a sentence) inside the
+    sentences around it in its source document, as a teacher trained on
+    `kd-ner context` windows expects, and each token keeps its own
+    distribution.
     """
     import_code(code_path)
     setup_gpu(use_gpu)
     try:
+        context = (
+            None
+            if context_source is None
+            else ContextSource.from_disk(context_source, context_window)
+        )
         stats = annotate_corpus(
             split_models(model),
             input_path,
@@ -66,8 +90,9 @@ def annotate_cli(
             component=component,
             overwrite=overwrite,
             progress=True,
+            context=context,
         )
-    except AnnotateError as err:
+    except (AnnotateError, ContextError) as err:
         msg.fail(str(err), exits=1)
     print_stats(stats, output_path)
 
