@@ -225,20 +225,20 @@ def _annotate_chunk(
     `context`, the teachers read each doc's window doc and the distributions
     of its own tokens are kept."""
     tags = teachers[0][1].tag_names
-    inputs = [
-        context.window_doc(doc) if context is not None else doc
-        for doc in docs
-        if len(doc)
+    non_empty = [doc for doc in docs if len(doc)]
+    windows = [
+        context.window_doc(doc) if context is not None else doc for doc in non_empty
     ]
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    inputs = [inputs[i] for i in order]
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    inputs = [windows[i] for i in order]
     total = _distributions(*teachers[0], inputs, batch_size, on_batch)
     for nlp, pipe in teachers[1:]:
         probs = _distributions(nlp, pipe, inputs, batch_size, on_batch)
         total = [a + b for a, b in zip(total, probs)]
-    non_empty = [doc for doc in docs if len(doc)]
-    for i, window, summed in zip(order, inputs, total):
-        start, end = target_bounds(window) if context is not None else (0, len(window))
+    for i, summed in zip(order, total):
+        start, end = (
+            target_bounds(windows[i]) if context is not None else (0, len(windows[i]))
+        )
         mean = summed[start:end] / len(teachers)
         set_teacher_scores(non_empty[i], tags, cast(Floats2d, mean))
     empty = cast(Floats2d, numpy.zeros((0, len(tags)), dtype="float32"))
