@@ -392,7 +392,7 @@ def annotate_corpus(
         )
     start_time = time.time()
     output_path = Path(output_path)
-    _check_output(output_path, overwrite)
+    check_output(output_path, overwrite)
     files = input_files(input_path)
     refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
     pipelines = [r if isinstance(r, Language) else util.load_model(r) for r in refs]
@@ -436,7 +436,7 @@ def annotate_corpus(
                 teacher_start = time.time()
                 _annotate_chunk(teachers, chunk, batch_size, update, context)
                 stats.teacher_seconds += time.time() - teacher_start
-                info = _write_shard(shard_path, chunk)
+                info = write_shard(shard_path, chunk)
                 stats.docs_annotated += len(chunk)
             shards.append(info)
             stats.docs_written += info["n_docs"]
@@ -465,15 +465,17 @@ def annotate_corpus(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (work / STATE).unlink()
-    _write_json(work / MANIFEST, manifest)
-    _publish(work, output_path)
+    write_json(work / MANIFEST, manifest)
+    publish(work, output_path)
     stats.size_bytes = sum(
         p.stat().st_size for p in output_path.iterdir() if p.is_file()
     )
     return stats
 
 
-def _check_output(output_path: Path, overwrite: bool) -> None:
+def check_output(output_path: Path, overwrite: bool) -> None:
+    """Refuse an output path that is a file, a directory that is not an
+    annotated corpus, or (without `overwrite`) a complete annotated corpus."""
     if output_path.is_file():
         raise AnnotateError(
             f"The output {output_path} is a file: `annotate` writes a directory of "
@@ -507,11 +509,13 @@ def _prepare_workdir(work: Path, state: Dict[str, Any]) -> bool:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    _write_json(state_path, state)
+    write_json(state_path, state)
     return False
 
 
-def _publish(work: Path, output_path: Path) -> None:
+def publish(work: Path, output_path: Path) -> None:
+    """Move a complete work directory to `output_path`, replacing what is
+    there only once the new one is in place."""
     trash = None
     if output_path.exists():
         trash = output_path.parent / f".{output_path.name}.old-{uuid.uuid4().hex[:8]}"
@@ -545,7 +549,8 @@ def _has_gold(doc: Doc) -> bool:
     return len(doc) > 0 and doc.has_annotation("ENT_IOB")
 
 
-def _write_shard(path: Path, docs: List[Doc]) -> Dict[str, Any]:
+def write_shard(path: Path, docs: List[Doc]) -> Dict[str, Any]:
+    """Write docs (user data kept) atomically; return the manifest's entry."""
     doc_bin = DocBin(store_user_data=True, docs=docs)
     tmp = path.with_name(f".{path.name}.tmp")
     doc_bin.to_disk(tmp)
@@ -563,7 +568,8 @@ def _shard_info(path: Path, chunk: List[Doc]) -> Dict[str, Any]:
     return {"file": path.name, **_doc_counts(chunk)}
 
 
-def _write_json(path: Path, data: Dict[str, Any]) -> None:
+def write_json(path: Path, data: Dict[str, Any]) -> None:
+    """Write JSON atomically (a manifest is either whole or absent)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
     os.replace(tmp, path)

@@ -9,6 +9,7 @@ from . import (
     convert,  # noqa: F401
     evaluate,  # noqa: F401
     grid,  # noqa: F401
+    merge,  # noqa: F401
     random_transformer,  # noqa: F401
     report,  # noqa: F401
     split,  # noqa: F401

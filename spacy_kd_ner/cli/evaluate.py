@@ -97,7 +97,8 @@ def evaluate_annotations_cli(
     gold entities: each doc's distributions decoded to the best valid BILUO
     sequence (the pseudo-labels a `pl` student learns from), scored as
     `evaluate` scores a pipeline. Annotate the test set with an ensemble of
-    teachers (`annotate A,B,C`) to score the ensemble.
+    teachers (`annotate A,B,C`, or `merge-annotations` of several
+    annotations) to score the ensemble.
     """
     msg = Printer()
     try:

@@ -1,0 +1,248 @@
+"""Average the teacher distributions of several annotated corpora of the same docs.
+
+`annotate` with several pipelines averages an ensemble's distributions, but
+all its teachers read the docs the same way. Teachers that read them
+differently (one trained on sentences, one on sentences in their document's
+context, see ``context.py``) are annotated separately; `merge_annotations`
+then averages their stored distributions token by token, with weights, into
+one annotated corpus that a student, `evaluate-annotations` or another merge
+reads like any `annotate` output.
+
+The inputs must hold the same docs in the same order: the same words and the
+same entity annotation (gold, or its absence), and distributions over the
+same tags. Anything else is an error that names the input and the doc; the
+output keeps the first input's docs (gold and user data) with the merged
+distributions. Written like `annotate`'s output: shards in a hidden work
+directory, the manifest last, then renamed.
+"""
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, cast
+
+import numpy
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+from thinc.types import Floats2d
+
+from .annotate import (
+    FORMAT,
+    MANIFEST,
+    PARTIAL_SUFFIX,
+    SHARD_TEMPLATE,
+    AnnotateError,
+    check_output,
+    publish,
+    read_annotated,
+    read_manifest,
+    write_json,
+    write_shard,
+)
+from .scores import get_teacher_scores, set_teacher_scores
+
+
+@dataclass
+class MergeStats:
+    """What `merge_annotations` read and wrote.
+
+    docs (int): Docs read from each input and written.
+    tokens (int): Tokens in the output.
+    docs_with_gold (int): Output docs with gold entity annotation.
+    shards (int): Shards in the output.
+    weights (List[float]): Each input's weight, normalised to sum to 1.
+    tags (List[str]): The tag list of the distributions.
+    seconds (float): Wall time.
+    """
+
+    docs: int = 0
+    tokens: int = 0
+    docs_with_gold: int = 0
+    shards: int = 0
+    weights: List[float] = field(default_factory=list)
+    tags: List[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def merge_annotations(
+    inputs: Sequence[Union[str, Path]],
+    output_path: Union[str, Path],
+    *,
+    weights: Optional[Sequence[float]] = None,
+    shard_size: int = 2000,
+    overwrite: bool = False,
+) -> MergeStats:
+    """Write the weighted mean of the inputs' teacher distributions.
+
+    inputs (Sequence[Union[str, Path]]): Two or more annotated corpora
+        (`annotate` or `merge_annotations` output directories) of the same docs.
+    output_path (Union[str, Path]): The output directory of shards.
+    weights (Optional[Sequence[float]]): One positive weight per input
+        (normalised); equal weights by default.
+    shard_size (int): Docs per output shard.
+    overwrite (bool): Replace a complete earlier output at `output_path`.
+    RETURNS (MergeStats): The counts.
+    """
+    start_time = time.time()
+    paths = [Path(p) for p in inputs]
+    if len(paths) < 2:
+        raise AnnotateError(
+            f"Merging needs at least two annotated corpora, got {len(paths)}."
+        )
+    if shard_size < 1:
+        raise AnnotateError(f"shard_size must be positive, got {shard_size}.")
+    norm = normalised_weights(weights, len(paths))
+    output_path = Path(output_path)
+    if any(p.resolve() == output_path.resolve() for p in paths):
+        raise AnnotateError(f"The output {output_path} is one of the inputs.")
+    check_output(output_path, overwrite)
+    manifests = [read_manifest(p) for p in paths]
+    tags = _common_tags(paths, manifests)
+    stats = MergeStats(weights=norm, tags=tags)
+    work = output_path.parent / f".{output_path.name}{PARTIAL_SUFFIX}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    shards: List[Dict[str, Any]] = []
+    rows = _aligned(paths, manifests)
+    while True:
+        chunk = list(islice(rows, shard_size))
+        if not chunk:
+            break
+        docs = [
+            _merged(paths, row, norm, tags, stats.docs + i)
+            for i, row in enumerate(chunk)
+        ]
+        info = write_shard(work / SHARD_TEMPLATE.format(len(shards)), docs)
+        shards.append(info)
+        stats.docs += info["n_docs"]
+        stats.tokens += info["n_tokens"]
+        stats.docs_with_gold += info["n_docs_with_gold"]
+    if stats.docs != manifests[0]["n_docs"]:
+        raise AnnotateError(
+            f"Read {stats.docs:,} docs but the manifests list "
+            f"{manifests[0]['n_docs']:,}: an input changed during the merge."
+        )
+    stats.shards = len(shards)
+    stats.seconds = time.time() - start_time
+    manifest = {
+        "format": FORMAT,
+        "input": [str(p) for p in paths],
+        "model": [model for m in manifests for model in _models(m)],
+        "component": manifests[0]["component"],
+        "tags": tags,
+        "shard_size": shard_size,
+        "merged": [
+            {
+                "input": str(path),
+                "weight": weight,
+                "model": m["model"],
+                "context": m.get("context"),
+            }
+            for path, m, weight in zip(paths, manifests, norm)
+        ],
+        "n_docs": stats.docs,
+        "n_tokens": stats.tokens,
+        "n_docs_with_gold": stats.docs_with_gold,
+        "shards": shards,
+        "seconds": round(stats.seconds, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json(work / MANIFEST, manifest)
+    publish(work, output_path)
+    return stats
+
+
+def normalised_weights(weights: Optional[Sequence[float]], n: int) -> List[float]:
+    """`n` weights summing to 1: equal ones by default, else the given
+    positive finite weights, one per input, scaled."""
+    if weights is None:
+        return [1.0 / n] * n
+    values = [float(w) for w in weights]
+    if len(values) != n:
+        raise AnnotateError(
+            f"Got {len(values)} weights for {n} annotated corpora: give one per corpus."
+        )
+    bad = [w for w in values if not (math.isfinite(w) and w > 0)]
+    if bad:
+        raise AnnotateError(f"Weights must be positive numbers, got {values}.")
+    total = sum(values)
+    return [w / total for w in values]
+
+
+def _models(manifest: Dict[str, Any]) -> List[str]:
+    """The teachers of an annotated corpus, as a list."""
+    model = manifest["model"]
+    return list(model) if isinstance(model, list) else [model]
+
+
+def _common_tags(
+    paths: Sequence[Path], manifests: Sequence[Dict[str, Any]]
+) -> List[str]:
+    tags = list(manifests[0]["tags"])
+    for path, manifest in zip(paths[1:], manifests[1:]):
+        if list(manifest["tags"]) != tags:
+            raise AnnotateError(
+                f"The annotated corpora have different tags: {paths[0]} has "
+                f"{tags}, {path} has {list(manifest['tags'])}. Their teachers "
+                f"must be trained with the same entity labels."
+            )
+    return tags
+
+
+def _aligned(
+    paths: Sequence[Path], manifests: Sequence[Dict[str, Any]]
+) -> Iterator[Tuple[Doc, ...]]:
+    """The inputs' docs side by side, checked to be equally many."""
+    counts = [m["n_docs"] for m in manifests]
+    if len(set(counts)) > 1:
+        listed = ", ".join(f"{p}: {n:,}" for p, n in zip(paths, counts))
+        raise AnnotateError(
+            f"The annotated corpora hold different numbers of docs ({listed}): "
+            f"merge annotations of the same input corpus."
+        )
+    vocab = Vocab()
+    yield from zip(*(read_annotated(p, vocab) for p in paths))
+
+
+def _merged(
+    paths: Sequence[Path],
+    docs: Sequence[Doc],
+    weights: Sequence[float],
+    tags: List[str],
+    index: int,
+) -> Doc:
+    """The first doc, carrying the weighted mean of all the docs' scores."""
+    first = docs[0]
+    words = [t.text for t in first]
+    gold = _entity_array(first)
+    total = numpy.zeros((len(first), len(tags)), dtype="float32")
+    for path, doc, weight in zip(paths, docs, weights):
+        if [t.text for t in doc] != words:
+            raise AnnotateError(
+                f"Doc {index} differs between the annotated corpora: "
+                f"{paths[0]} has {_text(first)}, {path} has {_text(doc)}. Merge "
+                f"annotations of the same input corpus."
+            )
+        if not numpy.array_equal(_entity_array(doc), gold):
+            raise AnnotateError(
+                f"Doc {index} ({_text(first)}) has different entity annotation "
+                f"in {paths[0]} and {path}: merge annotations of the same input "
+                f"corpus."
+            )
+        probs, _ = get_teacher_scores(doc, tags)
+        total += weight * numpy.asarray(probs)
+    set_teacher_scores(first, tags, cast(Floats2d, total))
+    return first
+
+
+def _entity_array(doc: Doc) -> numpy.ndarray:
+    return doc.to_array(["ENT_IOB", "ENT_TYPE"])
+
+
+def _text(doc: Doc) -> str:
+    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
+    return repr(text)
