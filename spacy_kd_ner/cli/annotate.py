@@ -1,7 +1,7 @@
 """`kd-ner annotate`: store a teacher's per-token distributions in a corpus."""
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import msg
@@ -9,6 +9,7 @@ from wasabi import msg
 from ..annotate import AnnotateError, AnnotateStats, annotate_corpus
 from ..context import ContextError, ContextSource
 from ._app import kd_app
+from ._util import split_commas
 
 
 @kd_app.command("annotate")
@@ -82,7 +83,7 @@ def annotate_cli(
             else ContextSource.from_disk(context_source, context_window)
         )
         stats = annotate_corpus(
-            split_models(model),
+            split_commas(model, "pipeline name"),
             input_path,
             output_path,
             batch_size=batch_size,
@@ -95,14 +96,6 @@ def annotate_cli(
     except (AnnotateError, ContextError) as err:
         msg.fail(str(err), exits=1)
     print_stats(stats, output_path)
-
-
-def split_models(models: str) -> List[str]:
-    """The pipelines of a comma-separated MODEL argument."""
-    names = [name.strip() for name in models.split(",")]
-    if not all(names):
-        msg.fail(f"Empty pipeline name in {models!r}.", exits=1)
-    return names
 
 
 def print_stats(stats: AnnotateStats, output_path: Path) -> None:

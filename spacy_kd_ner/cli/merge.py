@@ -9,6 +9,7 @@ from wasabi import msg
 from ..annotate import AnnotateError
 from ..merge import merge_annotations
 from ._app import kd_app
+from ._util import split_commas
 
 
 @kd_app.command("merge-annotations")
@@ -43,7 +44,7 @@ def merge_annotations_cli(
     annotation and tags. The output keeps the first input's docs and is read
     like an `annotate` output (training corpus, `evaluate-annotations`).
     """
-    paths = [Path(p) for p in _split(inputs, "input")]
+    paths = [Path(p) for p in split_commas(inputs, "input")]
     try:
         stats = merge_annotations(
             paths,
@@ -70,15 +71,8 @@ def merge_annotations_cli(
     )
 
 
-def _split(value: str, what: str) -> List[str]:
-    items = [item.strip() for item in value.split(",")]
-    if not all(items):
-        msg.fail(f"Empty {what} in {value!r}.", exits=1)
-    return items
-
-
 def _weights(value: str) -> List[float]:
     try:
-        return [float(item) for item in _split(value, "weight")]
+        return [float(item) for item in split_commas(value, "weight")]
     except ValueError:
         raise AnnotateError(f"Weights must be numbers, got {value!r}.") from None
