@@ -6,8 +6,10 @@ Inputs are what the other commands write:
 - a directory of metrics JSON files from `evaluate` (`evaluation.evaluate_ner`:
   `micro`, `per_type`, ... with scores as fractions), named
   `<model>-<size>-<seed>.json` where `model` is one of `MODELS` and `size`
-  (labeled sentences) and `seed` are integers, e.g.
-  `student-kd-pl-750-1.json`. Metrics files with other names
+  (labeled sentences) and `seed` (the labeled split) are integers, e.g.
+  `student-kd-pl-750-1.json`; `<model>-<size>-<seed>-s<k>.json` is the same
+  model trained again with `--system.seed k` (the files without the suffix
+  are system seed 0, the configs' default). Metrics files with other names
   (`student-full.json`) go to an "other runs" table. Speed results (the
   `benchmark` JSON) found in the directory are skipped, as are JSON files that
   are neither;
@@ -15,8 +17,11 @@ Inputs are what the other commands write:
   {"1": ...}, n_params, n_vectors, size_mb, peak_rss_mb, ...}}`).
 
 F1 is seqeval's micro F1 on the test set, shown in percent. Mean and standard
-deviation are over the seeds of one labeled size; the standard deviation is
-the sample one (n - 1 in the denominator) and is left out for a single seed.
+deviation are over the seeds of one labeled size, each seed counting once: a
+model with several system seeds on a split counts with their mean there, so
+that one split's extra runs do not weigh more than the other splits. The
+standard deviation is the sample one (n - 1 in the denominator) and is left
+out for a single seed.
 Pipelines whose benchmark name contains "random" or "speed-only" are labeled
 "speed only": their weights are random and only their cost means something.
 """
@@ -27,7 +32,17 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import srsly
 
@@ -52,7 +67,7 @@ MODEL_TITLES: Dict[str, str] = {
 RUN_NAME = re.compile(
     r"^(?P<model>"
     + "|".join(re.escape(m) for m in sorted(MODELS, key=len, reverse=True))
-    + r")-(?P<size>\d+)-(?P<seed>\d+)$"
+    + r")-(?P<size>\d+)-(?P<seed>\d+)(?:-s(?P<system_seed>\d+))?$"
 )
 SPEED_ONLY_MARKERS = ("random", "speed-only", "speed_only")
 SPEED_ONLY_NOTE = "speed only: random weights"
@@ -71,6 +86,8 @@ class Run:
     model (Optional[str]): One of `MODELS`, for a `<model>-<size>-<seed>` name.
     size (Optional[int]): The labeled size, idem.
     seed (Optional[int]): The seed, idem.
+    system_seed (int): The training's `system.seed`: k for a name that ends in
+        `-s<k>`, else 0.
     """
 
     name: str
@@ -79,6 +96,7 @@ class Run:
     model: Optional[str] = None
     size: Optional[int] = None
     seed: Optional[int] = None
+    system_seed: int = 0
 
     @property
     def f1(self) -> float:
@@ -100,7 +118,7 @@ class Run:
 class Runs:
     """The metrics files of a directory.
 
-    grid (List[Run]): Files named `<model>-<size>-<seed>.json`.
+    grid (List[Run]): Files named `<model>-<size>-<seed>[-s<k>].json`.
     other (List[Run]): Other metrics files.
     skipped (List[Path]): JSON files that hold no metrics (speed results...).
     """
@@ -159,17 +177,32 @@ class Report:
     runs: Runs
 
 
-def parse_run_name(name: str) -> Optional[Tuple[str, int, int]]:
-    """Read `<model>-<size>-<seed>` (a file name without `.json`).
+class RunName(NamedTuple):
+    """What a `<model>-<size>-<seed>[-s<system_seed>]` name says."""
+
+    model: str
+    size: int
+    seed: int
+    system_seed: int = 0
+
+
+def parse_run_name(name: str) -> Optional[RunName]:
+    """Read `<model>-<size>-<seed>` or `<model>-<size>-<seed>-s<system_seed>`
+    (a file name without `.json`).
 
     name (str): The name.
-    RETURNS (Optional[Tuple[str, int, int]]): (model, size, seed), or None for
-        a name of another form.
+    RETURNS (Optional[RunName]): Model, size, seed and system seed (0 without
+        the suffix), or None for a name of another form.
     """
     match = RUN_NAME.match(name)
     if match is None:
         return None
-    return match.group("model"), int(match.group("size")), int(match.group("seed"))
+    return RunName(
+        match.group("model"),
+        int(match.group("size")),
+        int(match.group("seed")),
+        int(match.group("system_seed") or 0),
+    )
 
 
 def read_json(path: PathLike) -> Any:
@@ -234,9 +267,9 @@ def read_runs(metrics_dir: PathLike, *, exclude: Sequence[PathLike] = ()) -> Run
 
     metrics_dir (Union[str, Path]): The directory.
     exclude (Sequence[Union[str, Path]]): Files not to read (the speed JSON).
-    RETURNS (Runs): Grid runs sorted by (model order, size, seed), other runs
-        sorted by name, and the JSON files skipped (speed results, or JSON
-        without a 'micro' object).
+    RETURNS (Runs): Grid runs sorted by (model order, size, seed, system
+        seed), other runs sorted by name, and the JSON files skipped (speed
+        results, or JSON without a 'micro' object).
     """
     directory = Path(metrics_dir)
     if not directory.exists():
@@ -245,6 +278,7 @@ def read_runs(metrics_dir: PathLike, *, exclude: Sequence[PathLike] = ()) -> Run
         raise NotADirectoryError(f"Not a directory: {directory}")
     excluded = {Path(p).resolve() for p in exclude}
     runs = Runs()
+    seen: Dict[RunName, Path] = {}
     for path in sorted(directory.glob("*.json")):
         if not path.is_file() or path.resolve() in excluded:
             continue
@@ -256,39 +290,80 @@ def read_runs(metrics_dir: PathLike, *, exclude: Sequence[PathLike] = ()) -> Run
         parsed = parse_run_name(path.stem)
         if parsed is None:
             runs.other.append(Run(path.stem, path, metrics))
+        elif parsed in seen:
+            raise ValueError(
+                f"{seen[parsed].name} and {path.name} are the same run "
+                f"({parsed.model}, {parsed.size} labeled, seed {parsed.seed}, "
+                f"system seed {parsed.system_seed}): no suffix means system "
+                "seed 0; keep one of them"
+            )
         else:
-            model, size, seed = parsed
-            runs.grid.append(Run(path.stem, path, metrics, model, size, seed))
+            seen[parsed] = path
+            runs.grid.append(Run(path.stem, path, metrics, *parsed))
     if not runs.grid and not runs.other:
         raise ValueError(
             f"No metrics JSON files in {directory}: expected files written by "
             "`evaluate --output`, named <model>-<size>-<seed>.json with model "
             f"one of {', '.join(MODELS)}"
         )
-    runs.grid.sort(key=lambda r: (MODELS.index(r.model or ""), r.size, r.seed))
+    runs.grid.sort(
+        key=lambda r: (MODELS.index(r.model or ""), r.size, r.seed, r.system_seed)
+    )
     runs.other.sort(key=lambda r: r.name)
     return runs
 
 
+def _by_seed(runs: Sequence[Run]) -> Dict[int, Dict[str, Dict[int, List[Run]]]]:
+    """Grid runs grouped by labeled size, model and seed: the runs of one
+    seed are its system seeds."""
+    grouped: Dict[int, Dict[str, Dict[int, List[Run]]]] = {}
+    for run in runs:
+        if run.model is None or run.size is None or run.seed is None:
+            continue
+        by_model = grouped.setdefault(run.size, {})
+        by_model.setdefault(run.model, {}).setdefault(run.seed, []).append(run)
+    return grouped
+
+
 def summarize_f1(runs: Sequence[Run]) -> Dict[int, Dict[str, Stats]]:
-    """Mean and standard deviation of micro F1 over seeds.
+    """Mean and standard deviation of micro F1 over seeds; a seed with several
+    system seeds counts once, with their mean F1.
 
     runs (Sequence[Run]): Grid runs.
     RETURNS (Dict[int, Dict[str, Stats]]): Labeled size (ascending) to model
         (in `MODELS` order, only those with runs) to the stats of its F1.
     """
-    values: Dict[int, Dict[str, List[float]]] = {}
-    for run in runs:
-        if run.model is None or run.size is None:
-            continue
-        values.setdefault(run.size, {}).setdefault(run.model, []).append(run.f1)
+    grouped = _by_seed(runs)
     return {
         size: {
-            model: Stats.of(values[size][model])
+            model: Stats.of(
+                [
+                    statistics.fmean(run.f1 for run in seed_runs)
+                    for seed_runs in grouped[size][model].values()
+                ]
+            )
             for model in MODELS
-            if model in values[size]
+            if model in grouped[size]
         }
-        for size in sorted(values)
+        for size in sorted(grouped)
+    }
+
+
+def system_seed_counts(runs: Sequence[Run]) -> Dict[int, Dict[str, int]]:
+    """How many system seeds each model has per seed (the most of any seed).
+
+    runs (Sequence[Run]): Grid runs.
+    RETURNS (Dict[int, Dict[str, int]]): Labeled size (ascending) to model (in
+        `MODELS` order) to the largest number of system seeds of one seed.
+    """
+    grouped = _by_seed(runs)
+    return {
+        size: {
+            model: max(len(seed_runs) for seed_runs in grouped[size][model].values())
+            for model in MODELS
+            if model in grouped[size]
+        }
+        for size in sorted(grouped)
     }
 
 
@@ -306,7 +381,8 @@ def best_student(f1_by_model: Mapping[str, Stats]) -> Optional[str]:
 
 
 def per_type_f1(runs: Sequence[Run], model: str, size: int) -> Dict[str, Stats]:
-    """Per-type F1 of one model at one labeled size, over its seeds.
+    """Per-type F1 of one model at one labeled size, over its seeds (a seed
+    with several system seeds counts once, with their mean).
 
     runs (Sequence[Run]): Grid runs.
     model (str): The model.
@@ -315,10 +391,13 @@ def per_type_f1(runs: Sequence[Run], model: str, size: int) -> Dict[str, Stats]:
         a type missing from a run counts as F1 0 there (seqeval lists every
         type of the gold data or the predictions).
     """
-    selected = [r.type_f1() for r in runs if r.model == model and r.size == size]
-    labels = sorted({label for scores in selected for label in scores})
+    seeds = _by_seed(runs).get(size, {}).get(model, {})
+    per_seed = [[run.type_f1() for run in seed_runs] for seed_runs in seeds.values()]
+    labels = sorted({label for seed in per_seed for s in seed for label in s})
     return {
-        label: Stats.of([scores.get(label, 0.0) for scores in selected])
+        label: Stats.of(
+            [statistics.fmean(s.get(label, 0.0) for s in seed) for seed in per_seed]
+        )
         for label in labels
     }
 
@@ -600,6 +679,18 @@ def render_f1_section(
                 "r" * (2 + len(MODELS)),
             ),
         ]
+        repeated = [
+            f"{size} labeled: "
+            + ", ".join(f"{MODEL_TITLES[m]} {n}" for m, n in counts.items() if n > 1)
+            for size, counts in system_seed_counts(runs.grid).items()
+            if max(counts.values()) > 1
+        ]
+        if repeated:
+            parts.append(
+                "Trained with several system seeds (`<model>-<size>-<seed>-s<k>` "
+                "files; each seed counts once, with the mean of its system "
+                "seeds), the most on one seed: " + "; ".join(repeated) + "."
+            )
         if f1_plot is not None:
             parts.append(f"![Test F1 against labeled size]({f1_plot})")
         parts.append("## Per-type F1 of the best student")

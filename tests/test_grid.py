@@ -197,3 +197,37 @@ def after_command(project: Path) -> dict:
 
     config = load_project_config(project)
     return next(c for c in config["commands"] if c["name"] == "write")
+
+
+def test_project_reseed_students_differ_only_in_system_seed_and_names():
+    # reseed-students must train what train-student-* train, with another
+    # system seed, into names that the report reads as a second run of the same
+    # student (`<model>-<size>-<seed>-s<k>`).
+    from weasel.util import load_project_config
+
+    from spacy_kd_ner.report import parse_run_name
+
+    root = Path(__file__).parent.parent
+    config = load_project_config(root, interpolate=False)
+    commands = {c["name"]: c for c in config["commands"]}
+    assert config["workflows"]["reseed"] == ["reseed-students", "evaluate-reseeded"]
+    reseeded = commands["reseed-students"]["script"]
+    variants = ("baseline", "kd", "pl", "kd-pl")
+    assert len(reseeded) == len(variants)
+    cell = "${vars.labeled_size}-${vars.seed}"
+    suffix = "-s${vars.student_system_seed}"
+    for variant, script in zip(variants, reseeded):
+        (original,) = commands[f"train-student-{variant}"]["script"]
+        name = f"student-{variant}-{cell}"
+        expected = original.replace(f"training/{name} ", f"training/{name}{suffix} ")
+        expected = expected.replace(
+            " --gpu-id", " --system.seed ${vars.student_system_seed} --gpu-id"
+        )
+        assert script == expected, variant
+    evaluated = commands["evaluate-reseeded"]["outputs"]
+    values = {"${vars.labeled_size}": "750", "${vars.seed}": "2"}
+    values["${vars.student_system_seed}"] = "3"
+    for variant, output in zip(variants, evaluated):
+        for var, value in values.items():
+            output = output.replace(var, value)
+        assert parse_run_name(Path(output).stem) == (f"student-{variant}", 750, 2, 3)

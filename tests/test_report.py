@@ -100,14 +100,18 @@ def row_of(markdown, first_cell, after=""):
 @pytest.mark.parametrize(
     "name,expected",
     [
-        ("student-kd-pl-750-1", ("student-kd-pl", 750, 1)),
-        ("student-kd-750-12", ("student-kd", 750, 12)),
-        ("student-pl-150-3", ("student-pl", 150, 3)),
-        ("spacy-ner-3000-2", ("spacy-ner", 3000, 2)),
-        ("teacher-300-1", ("teacher", 300, 1)),
+        ("student-kd-pl-750-1", ("student-kd-pl", 750, 1, 0)),
+        ("student-kd-750-12", ("student-kd", 750, 12, 0)),
+        ("student-pl-150-3", ("student-pl", 150, 3, 0)),
+        ("spacy-ner-3000-2", ("spacy-ner", 3000, 2, 0)),
+        ("teacher-300-1", ("teacher", 300, 1, 0)),
+        ("student-kd-pl-750-1-s1", ("student-kd-pl", 750, 1, 1)),
+        ("student-baseline-750-3-s12", ("student-baseline", 750, 3, 12)),
         ("student-full", None),
         ("teacher-750", None),
         ("student-kd-pl-750-x", None),
+        ("student-kd-pl-750-1-s", None),
+        ("student-kd-pl-750-1-1", None),
         ("other-750-1", None),
     ],
 )
@@ -256,6 +260,63 @@ def test_report_uneven_seeds(tmp_path):
     report = write_report(path, tmp_path / "report.md", plots=False)
     assert report.best_students == {}
     assert "No student runs." in report.markdown
+
+
+def test_report_system_seeds_count_once_per_seed(tmp_path):
+    """Seed 1 has kd-pl with system seeds 0, 1 and 2, seed 2 only system seed
+    0: the mean is over seeds, of the mean of seed 1's three runs."""
+    path = tmp_path / "metrics"
+    path.mkdir()
+    per_type = {
+        "student-kd-pl-300-1": (0.60, {"LOC": 0.7, "PER": 0.5}),
+        "student-kd-pl-300-1-s1": (0.70, {"LOC": 0.8}),
+        "student-kd-pl-300-1-s2": (0.80, {"LOC": 0.9, "PER": 0.7}),
+        "student-kd-pl-300-2": (0.90, {"LOC": 0.9, "PER": 0.9}),
+        "student-baseline-300-1": (0.50, None),
+        "student-baseline-300-2": (0.60, None),
+    }
+    for name, (f1, types) in per_type.items():
+        srsly.write_json(path / f"{name}.json", make_metrics(f1, types))
+    report = write_report(path, tmp_path / "report.md", plots=False)
+    stats = report.f1[300]["student-kd-pl"]
+    assert stats.n == 2
+    assert stats.mean == pytest.approx((0.70 + 0.90) / 2)
+    assert stats.std == pytest.approx(0.1414213562)
+    assert row_of(report.markdown, "300")[-1] == "80.00 ± 14.14"
+    assert [(r.seed, r.system_seed) for r in report.runs.grid[-3:]] == [
+        (1, 1),
+        (1, 2),
+        (2, 0),
+    ]
+    # Per type, a type missing from a run counts 0 there: PER of seed 1 is
+    # (0.5 + 0 + 0.7) / 3 = 0.4.
+    assert row_of(report.markdown, "kd-pl (best student)") == [
+        "kd-pl (best student)",
+        "2",
+        "85.00 ± 7.07",
+        "65.00 ± 35.36",
+        "80.00 ± 14.14",
+    ]
+    assert (
+        "Trained with several system seeds (`<model>-<size>-<seed>-s<k>` files; "
+        "each seed counts once, with the mean of its system seeds), the most on "
+        "one seed: 300 labeled: kd-pl 3." in report.markdown
+    )
+    # One run per seed: no such line.
+    for name in ("student-kd-pl-300-1-s1", "student-kd-pl-300-1-s2"):
+        (path / f"{name}.json").unlink()
+    report = write_report(path, tmp_path / "report.md", plots=False)
+    assert "several system seeds" not in report.markdown
+
+
+def test_report_refuses_the_same_run_twice(tmp_path):
+    path = tmp_path / "metrics"
+    path.mkdir()
+    for name in ("student-kd-300-1", "student-kd-300-1-s0"):
+        srsly.write_json(path / f"{name}.json", make_metrics(0.5))
+    same = r"are the same run \(student-kd, 300 labeled, seed 1, system seed 0\)"
+    with pytest.raises(ValueError, match=same):
+        write_report(path, tmp_path / "report.md", plots=False)
 
 
 def test_best_student_ignores_teacher():
