@@ -200,9 +200,9 @@ def after_command(project: Path) -> dict:
 
 
 def test_project_reseed_students_differ_only_in_system_seed_and_names():
-    # reseed-students must train what train-student-* train, with another
-    # system seed, into names that the report reads as a second run of the same
-    # student (`<model>-<size>-<seed>-s<k>`).
+    # reseed-student-<variant> must train what train-student-<variant> trains,
+    # with another system seed, into names that the report reads as a second
+    # run of the same student (`<model>-<size>-<seed>-s<k>`).
     from weasel.util import load_project_config
 
     from spacy_kd_ner.report import parse_run_name
@@ -210,24 +210,33 @@ def test_project_reseed_students_differ_only_in_system_seed_and_names():
     root = Path(__file__).parent.parent
     config = load_project_config(root, interpolate=False)
     commands = {c["name"]: c for c in config["commands"]}
-    assert config["workflows"]["reseed"] == ["reseed-students", "evaluate-reseeded"]
-    reseeded = commands["reseed-students"]["script"]
     variants = ("baseline", "kd", "pl", "kd-pl")
-    assert len(reseeded) == len(variants)
+    assert config["workflows"]["reseed"] == [f"reseed-student-{v}" for v in variants]
     cell = "${vars.labeled_size}-${vars.seed}"
     suffix = "-s${vars.student_system_seed}"
-    for variant, script in zip(variants, reseeded):
+    values = {"${vars.labeled_size}": "750", "${vars.seed}": "2"}
+    values["${vars.student_system_seed}"] = "3"
+    for variant in variants:
+        command = commands[f"reseed-student-{variant}"]
+        train, evaluate = command["script"]
         (original,) = commands[f"train-student-{variant}"]["script"]
         name = f"student-{variant}-{cell}"
         expected = original.replace(f"training/{name} ", f"training/{name}{suffix} ")
         expected = expected.replace(
             " --gpu-id", " --system.seed ${vars.student_system_seed} --gpu-id"
         )
-        assert script == expected, variant
-    evaluated = commands["evaluate-reseeded"]["outputs"]
-    values = {"${vars.labeled_size}": "750", "${vars.seed}": "2"}
-    values["${vars.student_system_seed}"] = "3"
-    for variant, output in zip(variants, evaluated):
+        assert train == expected, variant
+        model, metrics = command["outputs"]
+        assert evaluate.split() == [
+            "python",
+            "-m",
+            "spacy_kd_ner",
+            "evaluate",
+            model,
+            "corpus/test.spacy",
+            "--output",
+            metrics,
+        ]
         for var, value in values.items():
-            output = output.replace(var, value)
-        assert parse_run_name(Path(output).stem) == (f"student-{variant}", 750, 2, 3)
+            metrics = metrics.replace(var, value)
+        assert parse_run_name(Path(metrics).stem) == (f"student-{variant}", 750, 2, 3)
