@@ -134,8 +134,11 @@ def test_grid_cli_passes_vars_overrides(marked_project: Path):
     assert "cannot be overridden" in result.output
 
 
-def test_project_paper_grid_passes_on_the_vars_of_its_commands():
-    # `spacy project run paper-grid --vars.teacher X` must reach the cells: the
+@pytest.mark.parametrize(
+    "grid,a_var", [("paper-grid", "teacher"), ("paper-reseed", "student_system_seed")]
+)
+def test_project_paper_grids_pass_on_the_vars_of_their_commands(grid, a_var):
+    # `spacy project run paper --vars.teacher X` must reach the cells: each
     # grid's script passes on every variable its commands use, but size and seed.
     import re
 
@@ -144,14 +147,37 @@ def test_project_paper_grid_passes_on_the_vars_of_its_commands():
     root = Path(__file__).parent.parent
     config = load_project_config(root, interpolate=False)
     commands = {c["name"]: c for c in config["commands"]}
-    (script,) = commands["paper-grid"]["script"]
+    (script,) = commands[grid]["script"]
     names = script.split("--commands ")[1].split()[0].split(",")
     used = set()
     for name in names:
         used.update(re.findall(r"\$\{vars\.(\w+)\}", str(commands[name]["script"])))
-    assert "teacher" in used
+    assert a_var in used
     for var in used - {"labeled_size", "seed"}:
         assert f"--vars.{var} ${{vars.{var}}}" in script, var
+
+
+def test_project_paper_reseeds_every_student_of_the_grid_after_it():
+    import shlex
+
+    from weasel.util import load_project_config
+
+    root = Path(__file__).parent.parent
+    config = load_project_config(root, interpolate=False)
+    commands = {c["name"]: c for c in config["commands"]}
+    paper = config["workflows"]["paper"]
+    assert paper.index("paper-reseed") == paper.index("paper-grid") + 1
+    grids = {}
+    for name in ("paper-grid", "paper-reseed"):
+        args = shlex.split(commands[name]["script"][0])
+        grids[name] = args
+        assert args[args.index("--sizes") + 1] == "${vars.paper_sizes}"
+        assert args[args.index("--seeds") + 1] == "${vars.paper_seeds}"
+    trained = grids["paper-grid"][grids["paper-grid"].index("--commands") + 1]
+    reseeded = grids["paper-reseed"][grids["paper-reseed"].index("--commands") + 1]
+    students = [c for c in trained.split(",") if c.startswith("train-student-")]
+    assert len(students) == 4
+    assert reseeded.split(",") == [c.replace("train-", "reseed-", 1) for c in students]
 
 
 def test_project_paper_grid_names_per_split_commands():
