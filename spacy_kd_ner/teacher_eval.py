@@ -8,17 +8,24 @@ the same docs, they measure the teacher. This is how an ensemble of teachers
 (`annotate` with several pipelines), which is no single pipeline that
 `evaluate_ner` could run, gets its test score: annotate the test set, then
 score the annotation.
+
+An annotated unlabeled pool has no gold entities of its own; where its
+sentences come from a gold corpus (the pool `split` draws from the train set),
+`gold` gives each pool doc the entities of the gold doc with the same words,
+which measures the pseudo-labels a student learns from. Annotate the pool with
+a student (`annotate` takes any `kd_ner` pipeline) to score the student there.
 """
 
+from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_tags_to_spans
 from spacy.vocab import Vocab
 
 from .annotate import read_annotated, read_manifest
-from .evaluation import make_unannotated_doc, score_ner
+from .evaluation import load_docs, make_unannotated_doc, score_ner
 from .loss import pseudo_labels
 from .models.crf import biluo_constraints
 from .scores import get_teacher_scores
@@ -48,17 +55,77 @@ def score_pseudo_labels(docs: Iterable[Doc]) -> Dict[str, Any]:
     return score_ner([pseudo_label_doc(doc) for doc in golds], golds)
 
 
-def evaluate_annotations(path: Union[str, Path]) -> Dict[str, Any]:
-    """Score the pseudo-labels of an annotated corpus against its gold entities.
+class GoldMatchError(ValueError):
+    """An annotated doc has no gold doc with the same words."""
+
+
+def match_gold(
+    docs: Iterable[Doc], gold_docs: Iterable[Doc]
+) -> Tuple[List[Tuple[Doc, Doc]], int]:
+    """Pair each doc with the gold doc of the same words.
+
+    A corpus can hold the same sentence twice; copies with the same entities
+    are one gold doc, copies whose entities differ leave the doc without a
+    gold answer: it is counted and left out, not guessed.
+
+    docs (Iterable[Doc]): Docs to score (e.g. an annotated pool).
+    gold_docs (Iterable[Doc]): Docs with gold entities, a superset by words.
+    RETURNS (Tuple[List[Tuple[Doc, Doc]], int]): (doc, gold doc) pairs in the
+        order of `docs`, and the number of docs left out as ambiguous.
+    RAISES GoldMatchError: A doc whose words no gold doc has.
+    """
+    by_words: Dict[Tuple[str, ...], Dict[Tuple[Any, ...], Doc]] = defaultdict(dict)
+    for gold in gold_docs:
+        ents = tuple((e.start, e.end, e.label_) for e in gold.ents)
+        by_words[tuple(t.text for t in gold)].setdefault(ents, gold)
+    pairs, n_ambiguous = [], 0
+    for i, doc in enumerate(docs):
+        golds = by_words.get(tuple(t.text for t in doc))
+        if not golds:
+            raise GoldMatchError(
+                f"Doc {i} ({doc.text[:60]!r}) has no gold doc with the same words."
+            )
+        if len(golds) > 1:
+            n_ambiguous += 1
+            continue
+        pairs.append((doc, next(iter(golds.values()))))
+    return pairs, n_ambiguous
+
+
+def evaluate_annotations(
+    path: Union[str, Path], gold: Optional[Union[str, Path]] = None
+) -> Dict[str, Any]:
+    """Score the pseudo-labels of an annotated corpus against gold entities:
+    its own, or those of the docs of `gold` with the same words.
 
     path (Union[str, Path]): An `annotate` output directory.
+    gold (Optional[Union[str, Path]]): A gold `.spacy` file (or directory)
+        holding every annotated doc's words, e.g. the train corpus that an
+        unlabeled pool was drawn from.
     RETURNS (Dict[str, Any]): The scores of `evaluation.score_ner`, with
         `teacher` (the teacher pipeline, or the list of an ensemble's, as the
-        manifest names them) and `source` (the annotated corpus).
+        manifest names them) and `source` (the annotated corpus); with `gold`,
+        also `gold` (its path) and `n_docs_ambiguous_gold` (docs left out:
+        their words have gold copies with different entities).
+    RAISES GoldMatchError: An annotated doc whose words `gold` lacks.
     """
     manifest = read_manifest(path)
+    vocab = Vocab()
+    docs = read_annotated(path, vocab)
+    extra: Dict[str, Any] = {}
+    if gold is None:
+        scores = score_pseudo_labels(docs)
+    else:
+        try:
+            pairs, n_ambiguous = match_gold(docs, load_docs(gold, vocab))
+        except GoldMatchError as err:
+            raise GoldMatchError(f"{path}: {err} (gold: {gold})") from None
+        preds = [pseudo_label_doc(doc) for doc, _ in pairs]
+        scores = score_ner(preds, [gold_doc for _, gold_doc in pairs])
+        extra = {"gold": str(gold), "n_docs_ambiguous_gold": n_ambiguous}
     return {
-        **score_pseudo_labels(read_annotated(path, Vocab())),
+        **scores,
         "teacher": manifest["model"],
         "source": str(path),
+        **extra,
     }

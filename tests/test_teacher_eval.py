@@ -10,13 +10,16 @@ from spacy.training.iob_utils import biluo_tags_to_spans
 from typer.testing import CliRunner
 
 from spacy_kd_ner.annotate import AnnotateError, annotate_corpus, read_annotated
+from spacy_kd_ner.evaluation import make_unannotated_doc
 from spacy_kd_ner.scores import (
     TeacherScoresError,
     register_extension,
     set_teacher_scores,
 )
 from spacy_kd_ner.teacher_eval import (
+    GoldMatchError,
     evaluate_annotations,
+    match_gold,
     pseudo_label_doc,
     score_pseudo_labels,
 )
@@ -158,3 +161,77 @@ def test_evaluate_annotations_cli(tmp_path, tiny_teacher_dir, gold_path):
 def test_evaluate_annotations_refuses_a_plain_corpus(gold_path):
     with pytest.raises(AnnotateError, match="not a complete annotated corpus"):
         evaluate_annotations(gold_path.parent)
+
+
+def test_match_gold_by_words():
+    nlp = spacy.blank("en")
+
+    def gold(text, ents):
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(s, e, label=label) for s, e, label in ents]
+        return doc
+
+    golds = [
+        gold("Peter lives in London .", [(0, 5, "PER"), (15, 21, "LOC")]),
+        gold("Peter lives in London .", [(0, 5, "PER"), (15, 21, "LOC")]),
+        gold("Kent won .", [(0, 4, "ORG")]),
+        gold("Kent won .", [(0, 4, "LOC")]),
+        gold("It rained .", []),
+    ]
+    docs = [
+        nlp.make_doc(t)
+        for t in ("It rained .", "Kent won .", "Peter lives in London .")
+    ]
+    pairs, n_ambiguous = match_gold(docs, golds)
+    # the identical copies are one answer; the two "Kent won ." disagree
+    assert n_ambiguous == 1
+    assert [(doc.text, g.text) for doc, g in pairs] == [
+        ("It rained .", "It rained ."),
+        ("Peter lives in London .", "Peter lives in London ."),
+    ]
+    assert [(e.text, e.label_) for e in pairs[1][1].ents] == [
+        ("Peter", "PER"),
+        ("London", "LOC"),
+    ]
+    with pytest.raises(GoldMatchError, match="Doc 1 \\('Peter lives in Paris"):
+        match_gold([docs[0], nlp.make_doc("Peter lives in Paris .")], golds)
+
+
+def test_evaluate_annotations_of_a_pool_with_gold_elsewhere(
+    tmp_path, tiny_teacher_dir, gold_path
+):
+    # The pool (gold entities removed) scored against the gold corpus it came
+    # from scores exactly as the same docs annotated with their gold.
+    nlp = spacy.blank("en")
+    golds = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
+    pool_path = tmp_path / "pool.spacy"
+    pool = [make_unannotated_doc(nlp.vocab, doc) for doc in reversed(golds[1:])]
+    DocBin(docs=pool).to_disk(pool_path)
+    annotate_corpus(str(tiny_teacher_dir), gold_path, tmp_path / "with-gold")
+    annotate_corpus(str(tiny_teacher_dir), pool_path, tmp_path / "pool")
+    assert evaluate_annotations(tmp_path / "pool")["n_gold_ents"] == 0
+    metrics = evaluate_annotations(tmp_path / "pool", gold=gold_path)
+    assert metrics["gold"] == str(gold_path)
+    assert metrics["n_docs_ambiguous_gold"] == 0
+    expected = score_pseudo_labels(list(read_annotated(tmp_path / "with-gold"))[1:])
+    assert metrics["n_docs"] == 2 and metrics["n_gold_ents"] == 3
+    for key in ("micro", "per_type", "spacy", "n_pred_ents"):
+        assert metrics[key] == expected[key], key
+
+
+def test_evaluate_annotations_cli_names_a_doc_without_gold(
+    tmp_path, tiny_teacher_dir, gold_path
+):
+    from spacy_kd_ner.cli import kd_app
+
+    nlp = spacy.blank("en")
+    pool_path = tmp_path / "pool.spacy"
+    DocBin(docs=[nlp.make_doc("Nobody wrote this .")]).to_disk(pool_path)
+    out = tmp_path / "pool"
+    annotate_corpus(str(tiny_teacher_dir), pool_path, out)
+    args = ["evaluate-annotations", str(out), "--gold", str(gold_path)]
+    result = CliRunner().invoke(kd_app, args)
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "Doc 0 ('Nobody wrote this .') has no gold doc" in output
+    assert str(gold_path) in output

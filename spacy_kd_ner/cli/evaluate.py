@@ -12,7 +12,7 @@ from wasabi import Printer
 from ..annotate import AnnotateError
 from ..evaluation import evaluate_ner, write_metrics
 from ..scores import TeacherScoresError
-from ..teacher_eval import evaluate_annotations
+from ..teacher_eval import GoldMatchError, evaluate_annotations
 from ._app import kd_app
 
 
@@ -91,6 +91,13 @@ def evaluate_annotations_cli(
     output: Optional[Path] = Opt(
         None, "--output", "-o", help="Output JSON file for metrics", dir_okay=False
     ),
+    gold: Optional[Path] = Opt(
+        None,
+        "--gold",
+        help="Gold .spacy file or directory whose docs have the annotated docs' "
+        "words (e.g. the train corpus of an unlabeled pool)",
+        exists=True,
+    ),
 ):
     """
     Score the teacher distributions stored in an annotated corpus against its
@@ -98,14 +105,21 @@ def evaluate_annotations_cli(
     sequence (the pseudo-labels a `pl` student learns from), scored as
     `evaluate` scores a pipeline. Annotate the test set with an ensemble of
     teachers (`annotate A,B,C`, or `merge-annotations` of several
-    annotations) to score the ensemble.
+    annotations) to score the ensemble. An unlabeled pool has no gold of its
+    own: --gold takes each doc's entities from the gold doc with the same
+    words (e.g. --gold corpus/train.spacy for the pool `split` draws).
     """
     msg = Printer()
     try:
-        metrics = evaluate_annotations(data_path)
-    except (AnnotateError, TeacherScoresError) as err:
+        metrics = evaluate_annotations(data_path, gold)
+    except (AnnotateError, TeacherScoresError, GoldMatchError) as err:
         msg.fail(str(err), exits=1)
     print_metrics(metrics, msg)
+    if metrics.get("n_docs_ambiguous_gold"):
+        msg.warn(
+            f"{metrics['n_docs_ambiguous_gold']} docs were not scored: {gold} has "
+            "copies of their words with different entities"
+        )
     teachers = metrics["teacher"]
     if isinstance(teachers, list):
         msg.info(f"Teachers (an ensemble of {len(teachers)}): {', '.join(teachers)}")
