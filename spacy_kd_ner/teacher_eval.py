@@ -117,7 +117,13 @@ def evaluate_annotations(
         scores = score_pseudo_labels(docs)
     else:
         try:
-            pairs, n_ambiguous = match_gold(docs, load_docs(gold, vocab))
+            gold_docs = load_docs(gold, vocab)
+        except (OSError, ValueError) as err:
+            raise GoldMatchError(
+                f"Cannot read the gold docs at {gold}: {err}"
+            ) from None
+        try:
+            pairs, n_ambiguous = match_gold(docs, gold_docs)
         except GoldMatchError as err:
             raise GoldMatchError(f"{path}: {err} (gold: {gold})") from None
         preds = [pseudo_label_doc(doc) for doc, _ in pairs]

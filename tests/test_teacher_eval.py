@@ -235,3 +235,16 @@ def test_evaluate_annotations_cli_names_a_doc_without_gold(
     output = " ".join(result.output.split())
     assert "Doc 0 ('Nobody wrote this .') has no gold doc" in output
     assert str(gold_path) in output
+
+
+def test_evaluate_annotations_refuses_unreadable_gold(
+    tmp_path, tiny_teacher_dir, gold_path
+):
+    out = tmp_path / "annotated"
+    annotate_corpus(str(tiny_teacher_dir), gold_path, out)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GoldMatchError, match="Cannot read the gold docs at .*empty"):
+        evaluate_annotations(out, gold=tmp_path / "empty")
+    (tmp_path / "bad.spacy").write_text("not a DocBin")
+    with pytest.raises(GoldMatchError, match="Cannot read the gold docs at .*bad"):
+        evaluate_annotations(out, gold=tmp_path / "bad.spacy")
