@@ -18,7 +18,7 @@ a student (`annotate` takes any `kd_ner` pipeline) to score the student there.
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_tags_to_spans
@@ -45,14 +45,20 @@ def pseudo_label_doc(doc: Doc) -> Doc:
     return pred
 
 
-def score_pseudo_labels(docs: Iterable[Doc]) -> Dict[str, Any]:
-    """Score each doc's pseudo-labels against its own gold entities.
+def score_pseudo_labels(
+    docs: Iterable[Doc], golds: Optional[Sequence[Doc]] = None
+) -> Dict[str, Any]:
+    """Score each doc's pseudo-labels against its own gold entities, or
+    against those of `golds`.
 
-    docs (Iterable[Doc]): Docs with gold entities and teacher scores.
+    docs (Iterable[Doc]): Docs with teacher scores (and gold entities, unless
+        `golds` is given).
+    golds (Optional[Sequence[Doc]]): Gold docs of the same words, in order.
     RETURNS (Dict[str, Any]): The scores of `evaluation.score_ner`.
     """
-    golds = list(docs)
-    return score_ner([pseudo_label_doc(doc) for doc in golds], golds)
+    docs = list(docs)
+    preds = [pseudo_label_doc(doc) for doc in docs]
+    return score_ner(preds, docs if golds is None else golds)
 
 
 class GoldMatchError(ValueError):
@@ -126,8 +132,9 @@ def evaluate_annotations(
             pairs, n_ambiguous = match_gold(docs, gold_docs)
         except GoldMatchError as err:
             raise GoldMatchError(f"{path}: {err} (gold: {gold})") from None
-        preds = [pseudo_label_doc(doc) for doc, _ in pairs]
-        scores = score_ner(preds, [gold_doc for _, gold_doc in pairs])
+        scores = score_pseudo_labels(
+            [doc for doc, _ in pairs], [gold_doc for _, gold_doc in pairs]
+        )
         extra = {"gold": str(gold), "n_docs_ambiguous_gold": n_ambiguous}
     return {
         **scores,
