@@ -26,9 +26,16 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.training.iob_utils import biluo_tags_to_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
-from thinc.types import Floats2d, Ints1d
+from thinc.types import Floats1d, Floats2d, Ints1d
 
-from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
+from .loss import (
+    MISSING,
+    DistillationLoss,
+    Potentials,
+    TaggerGrads,
+    TaggerScores,
+    TagTargets,
+)
 from .models.crf import BILUOConstraints, biluo_constraints
 from .models.crf_layer import get_potentials, inc_potential_grads
 from .models.decode import (
@@ -203,32 +210,52 @@ class EntityTaggerPipe(TrainablePipe):
         """
         docs = list(docs)
         tag_names = self.tag_names
-        scores = [_outside_on_space(doc, s) for doc, s in zip(docs, scores)]
+        scores = [_outside_on_space(doc, s) for doc, s in zip(docs, self._host(scores))]
         for doc, tag_ids in zip(docs, self.decode(scores)):
             doc.ents = biluo_tags_to_spans(doc, [tag_names[i] for i in tag_ids])
 
     def decode(self, scores: List[Floats2d]) -> List[Ints1d]:
         """The best valid BILUO tag ids per doc: constrained Viterbi with the
         learned transitions (CRF head) or over log-softmax scores (softmax)."""
+        scores = self._host(scores)
         if not self.model.has_ref("crf"):
             log_scores = [log_softmax(s) for s in scores]
             return constrained_decode(log_scores, self.constraints)
-        potentials = get_potentials(self.model.get_ref("crf"))
-        return constrained_decode(scores, self.constraints, potentials)
+        return constrained_decode(scores, self.constraints, self._host_potentials())
 
     def distributions(self, scores: List[Floats2d]) -> List[Floats2d]:
         """Per-token distributions over tag_names: the softmax of the scores
         (softmax head) or the CRF's marginals (CRF head). What `annotate`
         stores as a teacher's soft targets."""
-        return tag_distributions(scores, self.constraints, self._torch_potentials())
+        return tag_distributions(
+            self._host(scores), self.constraints, self._torch_potentials()
+        )
 
     def _torch_potentials(self) -> Optional[TorchPotentials]:
+        potentials = self._host_potentials()
+        if potentials is None:
+            return None
+        return tuple(  # type: ignore[return-value]
+            torch.from_numpy(numpy.asarray(p, dtype="float32")) for p in potentials
+        )
+
+    def _host(self, scores: List[Floats2d]) -> List[Floats2d]:
+        """The scores as numpy arrays. Decoding and the loss run on the CPU
+        (a Viterbi per doc, the loss's padding and pseudo-labels), whatever
+        the model's device: on a GPU its outputs are CuPy arrays."""
+        return [cast(Floats2d, self.model.ops.to_numpy(s)) for s in scores]
+
+    def _host_potentials(self) -> Optional[Potentials]:
+        """The CRF's (transitions, start, end) as numpy arrays; None without
+        a CRF head."""
         if not self.model.has_ref("crf"):
             return None
+        ops = self.model.ops
         trans, start, end = get_potentials(self.model.get_ref("crf"))
-        return tuple(  # type: ignore[return-value]
-            torch.from_numpy(numpy.asarray(p, dtype="float32"))
-            for p in (trans, start, end)
+        return (
+            cast(Floats2d, ops.to_numpy(trans)),
+            cast(Floats1d, ops.to_numpy(start)),
+            cast(Floats1d, ops.to_numpy(end)),
         )
 
     # Training
@@ -341,15 +368,22 @@ class EntityTaggerPipe(TrainablePipe):
         return loss, grads
 
     def _tagger_scores(self, scores: List[Floats2d]) -> TaggerScores:
-        potentials = None
-        if self.model.has_ref("crf"):
-            potentials = get_potentials(self.model.get_ref("crf"))
-        return TaggerScores(scores, self.constraints, potentials)
+        return TaggerScores(
+            self._host(scores), self.constraints, self._host_potentials()
+        )
 
     def _backprop(self, backprop: Callable, grads: TaggerGrads) -> None:
-        backprop(grads.d_emissions)
+        """Hand the loss's (numpy) gradients to the model, on its device."""
+        ops = self.model.ops
+        backprop([ops.asarray2f(d) for d in grads.d_emissions])
         if grads.d_potentials is not None:
-            inc_potential_grads(self.model.get_ref("crf"), *grads.d_potentials)
+            d_trans, d_start, d_end = grads.d_potentials
+            inc_potential_grads(
+                self.model.get_ref("crf"),
+                ops.asarray2f(d_trans),
+                ops.asarray1f(d_start),
+                ops.asarray1f(d_end),
+            )
 
     def _targets(self, example: Example, tag_index: Dict[str, int]) -> TagTargets:
         gold = _missing_tags(len(example.predicted))

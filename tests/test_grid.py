@@ -157,6 +157,26 @@ def test_project_paper_grids_pass_on_the_vars_of_their_commands(grid, a_var):
         assert f"--vars.{var} ${{vars.{var}}}" in script, var
 
 
+def test_project_runs_every_model_on_gpu_id():
+    # `--vars.gpu_id 0` must put every training, annotation and evaluation on
+    # the GPU, the smoke workflow's too (tests/test_gpu.py checks the pipe
+    # there).
+    from weasel.util import load_project_config
+
+    root = Path(__file__).parent.parent
+    config = load_project_config(root, interpolate=False)
+    runs = ("spacy train ", "spacy_kd_ner annotate ", "spacy_kd_ner evaluate ")
+    lines = [
+        (command["name"], line)
+        for command in config["commands"]
+        for line in command.get("script", [])
+        if any(run in line for run in runs)
+    ]
+    assert len(lines) > 40
+    for name, line in lines:
+        assert line.endswith("--gpu-id ${vars.gpu_id}"), (name, line)
+
+
 def test_project_paper_reseeds_every_student_of_the_grid_after_it():
     import shlex
 
@@ -262,6 +282,8 @@ def test_project_reseed_students_differ_only_in_system_seed_and_names():
             "corpus/test.spacy",
             "--output",
             metrics,
+            "--gpu-id",
+            "${vars.gpu_id}",
         ]
         for var, value in values.items():
             metrics = metrics.replace(var, value)

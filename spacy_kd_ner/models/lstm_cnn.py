@@ -15,7 +15,14 @@ import torch
 from spacy.attrs import LOWER
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.api import (
+    ArgsKwargs,
+    Model,
+    PyTorchWrapper_v2,
+    to_numpy,
+    torch2xp,
+    xp2torch,
+)
 from thinc.shims import PyTorchShim
 from thinc.types import Floats2d
 
@@ -101,7 +108,8 @@ def init(
                 f"the LSTM-CNN encoder's word_dim is {word_dim}: set "
                 f"word_dim = {vectors.shape[1]} in the encoder's config."
             )
-        table = numpy.asarray(vectors.data, dtype="float32")
+        # On a GPU, nlp.initialize has moved the vectors to CuPy.
+        table = numpy.asarray(model.ops.to_numpy(vectors.data), dtype="float32")
         module.words.resize(N_RESERVED_ROWS + table.shape[0])
         with torch.no_grad():
             module.words.weight[N_RESERVED_ROWS:] = torch.from_numpy(table)
@@ -202,7 +210,8 @@ def _word_ids(model: Model, docs: List[Doc], scheme: str) -> numpy.ndarray:
         return numpy.zeros((0,), dtype="int64")
     keys = numpy.concatenate(arrays).astype("uint64")
     if scheme == "vectors":
-        rows = numpy.asarray(docs[0].vocab.vectors.find(keys=keys), dtype="int64")
+        # A CuPy array when the vectors are on a GPU.
+        rows = to_numpy(docs[0].vocab.vectors.find(keys=keys)).astype("int64")
         return numpy.where(rows >= 0, rows + N_RESERVED_ROWS, UNKNOWN_WORD_ID)
     return (keys % model.attrs["n_hash_rows"]).astype("int64") + N_RESERVED_ROWS
 
@@ -227,11 +236,12 @@ def _convert_inputs(
 def _convert_outputs(
     model: Model, X_Ytorch: Tuple[Tuple[List[Doc], Tuple], torch.Tensor], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
-    """Split the flat (n_tokens, width) output into one array per doc."""
+    """Split the flat (n_tokens, width) output into one array per doc, on the
+    model's device (CuPy arrays on a GPU)."""
     (docs, _features), Ytorch = X_Ytorch
-    Y_flat = cast(Floats2d, torch2xp(Ytorch))
-    ends = numpy.cumsum([len(doc) for doc in docs])
-    Y = [cast(Floats2d, y) for y in numpy.split(numpy.asarray(Y_flat), ends[:-1])]
+    Y_flat = cast(Floats2d, torch2xp(Ytorch, ops=model.ops))
+    lengths = model.ops.asarray1i([len(doc) for doc in docs])
+    Y = cast(List[Floats2d], model.ops.unflatten(Y_flat, lengths))
 
     def backprop(dY: List[Floats2d]) -> ArgsKwargs:
         d_flat = model.ops.xp.concatenate(dY) if dY else model.ops.alloc2f(0, 0)
