@@ -22,7 +22,8 @@ seed yields the same sequence of epochs. Note that ``spacy train`` calls the
 reader once and reshuffles that one list itself when ``[training] max_epochs``
 is 0 or more; the reader is called anew for each epoch (so a fresh unlabeled
 sample is drawn, and the reader's shuffle is the only one) only with
-``max_epochs = -1``.
+``max_epochs = -1``. The corpora are read from disk once, at the first call
+(for a given vocab), and kept in memory.
 
 The predicted doc of every example has exactly the reference's tokens
 (``Doc(vocab, words=..., spaces=...)``), so the teacher scores, which live on
@@ -30,7 +31,7 @@ The predicted doc of every example has exactly the reference's tokens
 """
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import (
     TYPE_CHECKING,
@@ -180,6 +181,7 @@ class DistillationCorpus:
         """The epoch that the next call yields: the number of calls so far."""
         self.counts: Optional[CorpusCounts] = None
         """The counts of the latest epoch read; None before the first call."""
+        self._docs: Optional[Tuple[Vocab, List[Doc], List[Doc], CorpusCounts]] = None
 
     def __call__(self, nlp: "Language") -> Iterator[Example]:
         """Yield the examples of the next epoch.
@@ -200,7 +202,7 @@ class DistillationCorpus:
         epoch (int): The 0-based epoch.
         YIELDS (Example): The examples.
         """
-        labeled, unlabeled, counts = self.read(nlp.vocab)
+        labeled, unlabeled, counts = self._read_once(nlp.vocab)
         picked = self._pick_unlabeled(len(unlabeled), len(labeled), epoch)
         counts.labeled_per_epoch = len(labeled)
         counts.unlabeled_per_epoch = len(picked)
@@ -211,6 +213,21 @@ class DistillationCorpus:
             self._rng("epoch", epoch).shuffle(docs)
         for doc in docs:
             yield make_example(nlp.vocab, doc)
+
+    def _read_once(self, vocab: Vocab) -> Tuple[List[Doc], List[Doc], CorpusCounts]:
+        """The corpora, read from disk on the first call for a vocab and kept.
+
+        `spacy train` calls the reader three times while it initializes and
+        once to train (once per epoch with max_epochs = -1), and reading is
+        mostly the deserialization of each doc's user data (the teacher
+        scores): about 0.3 ms a doc here, some 15 times that where many
+        packages are installed, since srsly's msgpack looks up catalogue's
+        entry points for every doc. An epoch holds all its docs in memory
+        anyway, so keeping them between calls costs no more memory."""
+        if self._docs is None or self._docs[0] is not vocab:
+            self._docs = (vocab, *self.read(vocab))
+        _vocab, labeled, unlabeled, counts = self._docs
+        return labeled, unlabeled, replace(counts)
 
     def read(self, vocab: Vocab) -> Tuple[List[Doc], List[Doc], CorpusCounts]:
         """Read both corpora from disk, in file order.

@@ -1,5 +1,6 @@
 """The distillation corpus reader: counts, mixing, seeds, missing entities."""
 
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -230,6 +231,22 @@ def test_seed_reproducible_and_epochs_differ(nlp, corpora):
     reader = DistillationCorpus(labeled, unlabeled, seed=7)
     assert texts(reader.epoch_examples(nlp, 2)) == first[2]
     assert reader.epoch == 0
+
+
+def test_corpora_read_once_per_vocab(nlp, corpora):
+    labeled, unlabeled = corpora
+    fresh = DistillationCorpus(labeled, unlabeled, seed=3)
+    expected = texts(fresh.epoch_examples(nlp, 1))
+    reader = DistillationCorpus(labeled, unlabeled, seed=3)
+    first = texts(reader(nlp))
+    labeled.unlink()
+    shutil.rmtree(unlabeled)
+    # Epoch 1 from memory: what a reader reading the files would give.
+    second = texts(reader(nlp))
+    assert second == expected and second != first
+    assert reader.counts is not None and reader.counts.unlabeled == sum(N_UNLABELED)
+    with pytest.raises(ValueError, match="does not exist"):
+        list(reader(spacy.blank("en")))
 
 
 def test_no_shuffle_keeps_file_order(nlp, corpora):
