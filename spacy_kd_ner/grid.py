@@ -15,10 +15,13 @@ would overwrite, so it cannot tell which cells are up to date. The grid keeps
 its own lock (`project.grid.lock`), with weasel's lock entries (script, deps
 and outputs with their checksums) keyed by command, size and seed: a cell's
 command is skipped when its entry is unchanged, as `spacy project run` does
-for a single command. In weasel's `project.lock` the grid only records the
-cell of the project's own `vars` (what `spacy project run` runs); for other
-cells it puts the entry back as it was, so that `spacy project run all` after
-a grid still skips what is up to date.
+for a single command. Where other overrides send a command's outputs elsewhere
+(`--vars.student_system_seed 2` trains into `...-s2`), the key also holds a
+digest of those outputs, so that each set keeps its own entry and going back
+to a value already run skips its cells. In weasel's `project.lock` the grid
+only records the cell of the project's own `vars` (what `spacy project run`
+runs); for other cells it puts the entry back as it was, so that `spacy
+project run all` after a grid still skips what is up to date.
 """
 
 from dataclasses import dataclass
@@ -54,7 +57,7 @@ class GridStep:
 
     @property
     def key(self) -> str:
-        """The step's key in the grid lock."""
+        """The step's key in the grid lock (see `_lock_key`)."""
         return f"{self.command}:{self.size}:{self.seed}"
 
     @property
@@ -125,6 +128,15 @@ def _restore_project_lock(project_dir: Path, name: str, before: Dict[str, Any]) 
     srsly.write_yaml(lock_path, data)
 
 
+def _lock_key(project_dir: Path, step: GridStep, command: Dict[str, Any]) -> str:
+    """The step's key in the grid lock: `step.key`, plus a digest of the
+    command's outputs where the overrides change them."""
+    outputs = command.get("outputs", [])
+    if outputs == _command(project_dir, step, step.overrides).get("outputs", []):
+        return step.key
+    return f"{step.key}@{get_hash(outputs)[:8]}"
+
+
 def _lock_hash(project_dir: Path, command: Dict[str, Any]) -> str:
     with working_dir(project_dir) as current_dir:
         return get_hash(get_lock_entry(current_dir, command))
@@ -164,14 +176,15 @@ def run_grid(
     ran = []
     for step, step_overrides in cells:
         command = _command(project_dir, step, step_overrides)
-        if not force and lock.get(step.key) == _lock_hash(project_dir, command):
+        key = _lock_key(project_dir, step, command)
+        if not force and lock.get(key) == _lock_hash(project_dir, command):
             on_skip(step)
             continue
         project_lock = _read_yaml(project_dir / PROJECT_LOCK)
         run(project_dir, step.command, overrides=step_overrides, force=True)
         if command["script"] != _command(project_dir, step, {})["script"]:
             _restore_project_lock(project_dir, step.command, project_lock)
-        lock[step.key] = _lock_hash(project_dir, command)
+        lock[key] = _lock_hash(project_dir, command)
         srsly.write_yaml(lock_path, lock)
         ran.append(step)
     return ran

@@ -103,6 +103,33 @@ def test_run_grid_overrides_other_vars_in_every_cell(marked_project: Path):
         assert text == "data 1 teal"
 
 
+def test_run_grid_keeps_an_entry_per_set_of_outputs(project: Path):
+    # A variable that sends the outputs elsewhere (student_system_seed in
+    # project.yml) gets lock entries of its own: going back to a value
+    # already run skips its cells.
+    config = srsly.read_yaml(project / "project.yml")
+    config["vars"]["run"] = "a"
+    command = config["commands"][0]
+    run = ("${vars.seed}.txt", "${vars.seed}-${vars.run}.txt")
+    command["script"] = [command["script"][0].replace(*run)]
+    command["outputs"] = [command["outputs"][0].replace(*run)]
+    srsly.write_yaml(project / "project.yml", config)
+    assert len(run_grid(project, ["write"], [150], [1, 2])) == 2
+    b = {"vars.run": "b"}
+    assert len(run_grid(project, ["write"], [150], [1, 2], overrides=b)) == 2
+    assert (project / "out" / "150-2-b.txt").read_text() == "data 2"
+    assert run_grid(project, ["write"], [150], [1, 2]) == []
+    assert run_grid(project, ["write"], [150], [1, 2], overrides=b) == []
+    keys = sorted(srsly.read_yaml(project / GRID_LOCK))
+    assert [key.split("@")[0] for key in keys] == ["write:150:1"] * 2 + [
+        "write:150:2"
+    ] * 2
+    assert [key for key in keys if "@" not in key] == ["write:150:1", "write:150:2"]
+    (project / "out" / "150-1-b.txt").unlink()
+    ran = run_grid(project, ["write"], [150], [1, 2], overrides=b)
+    assert [(step.size, step.seed) for step in ran] == [(150, 1)]
+
+
 @pytest.mark.parametrize(
     "overrides,error",
     [
