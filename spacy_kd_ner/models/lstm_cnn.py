@@ -86,6 +86,48 @@ def build_lstm_cnn_encoder_v1(
     )
 
 
+@registry.architectures("spacy-kd-ner.LSTMCNNEncoder.v2")
+def build_lstm_cnn_encoder_v2(
+    *,
+    hidden_size: int = 100,
+    depth: int = 2,
+    dropout: float = 0.5,
+    word_dropout: float = 0.0,
+    word_dim: int = 50,
+    char_dim: int = 16,
+    char_filters: int = 128,
+    char_kernel: int = 3,
+    n_chars: int = 512,
+    max_word_length: int = 20,
+    n_hash_rows: int = 20000,
+) -> Model[List[Doc], List[Floats2d]]:
+    """The LSTM-CNN encoder of v1 with word dropout: in training, each token's
+    word id is replaced by the unknown word's with probability word_dropout,
+    so that the model learns to tag from characters and context what its
+    word table does not know (Lample et al., 2016). Prediction never drops.
+
+    word_dropout (float): The probability, in [0, 1). 0 is v1.
+    """
+    if not 0 <= word_dropout < 1:
+        raise ValueError(
+            f"LSTMCNNEncoder.v2 word_dropout must be in [0, 1), got {word_dropout}."
+        )
+    model = build_lstm_cnn_encoder_v1(
+        hidden_size=hidden_size,
+        depth=depth,
+        dropout=dropout,
+        word_dim=word_dim,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_kernel=char_kernel,
+        n_chars=n_chars,
+        max_word_length=max_word_length,
+        n_hash_rows=n_hash_rows,
+    )
+    model.attrs["word_dropout"] = word_dropout
+    return model
+
+
 def init(
     model: Model[List[Doc], List[Floats2d]],
     X: Optional[List[Doc]] = None,
@@ -125,6 +167,9 @@ def forward(
     features = featurize(model, docs)
     if not is_train:
         return _predict(model, docs, features), lambda dY: []
+    word_dropout = model.attrs.get("word_dropout", 0.0)
+    if word_dropout > 0:
+        features = drop_words(features, word_dropout)
     wrapped = model.layers[0]
     Y, backprop_wrapped = wrapped((docs, features), is_train)
 
@@ -194,6 +239,16 @@ def featurize(
     return word_ids, char_ids, lengths
 
 
+def drop_words(
+    features: Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray], rate: float
+) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """The features with each word id replaced by the unknown word's with
+    probability `rate` (numpy's global generator, which spaCy seeds)."""
+    word_ids, char_ids, lengths = features
+    drop = numpy.random.random(word_ids.shape) < rate
+    return numpy.where(drop, UNKNOWN_WORD_ID, word_ids), char_ids, lengths
+
+
 def _char_codes(texts: List[str], max_chars: int) -> numpy.ndarray:
     """Unicode code points, (n_texts, width), zero-padded and cut at
     max_chars: numpy's fixed-width UCS-4 strings are exactly that."""
@@ -251,4 +306,10 @@ def _convert_outputs(
     return Y, backprop
 
 
-__all__ = ["build_lstm_cnn_encoder_v1", "featurize", "PAD_ID"]
+__all__ = [
+    "build_lstm_cnn_encoder_v1",
+    "build_lstm_cnn_encoder_v2",
+    "drop_words",
+    "featurize",
+    "PAD_ID",
+]
