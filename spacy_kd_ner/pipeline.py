@@ -211,13 +211,16 @@ class EntityTaggerPipe(TrainablePipe):
         docs = list(docs)
         tag_names = self.tag_names
         scores = [_outside_on_space(doc, s) for doc, s in zip(docs, self._host(scores))]
-        for doc, tag_ids in zip(docs, self.decode(scores)):
+        for doc, tag_ids in zip(docs, self._decode_host(scores)):
             doc.ents = biluo_tags_to_spans(doc, [tag_names[i] for i in tag_ids])
 
     def decode(self, scores: List[Floats2d]) -> List[Ints1d]:
         """The best valid BILUO tag ids per doc: constrained Viterbi with the
         learned transitions (CRF head) or over log-softmax scores (softmax)."""
-        scores = self._host(scores)
+        return self._decode_host(self._host(scores))
+
+    def _decode_host(self, scores: List[Floats2d]) -> List[Ints1d]:
+        """`decode` of scores already in numpy."""
         if not self.model.has_ref("crf"):
             log_scores = [log_softmax(s) for s in scores]
             return constrained_decode(log_scores, self.constraints)
