@@ -8,6 +8,12 @@ vectors`` writes, an ``nlp.to_disk`` of a blank pipeline whose
 vectors = "path"`` (``spacy.training.initialize.load_vectors_into_model``) and
 with ``spacy.load``.
 
+Pruned, the table keeps the rows of the most frequent words and, as ``spacy
+init vectors --prune`` does (``Vocab.prune_vectors``), maps every other word to
+the kept row of its nearest vector by cosine: "kinkladze" to "hristo". The
+student's embedding table, one row per vector row, stays as small, and a rare
+name still finds a row of its kind instead of the unknown word's.
+
 The keys are the GloVe words, which are all lowercase, and the table's
 ``attr`` stays ``ORTH``: spaCy saves ``Vectors.attr`` only for floret vectors,
 so ``attr="LOWER"`` would be lost on the next ``to_disk``. Look tokens up by
@@ -104,6 +110,7 @@ def glove_to_spacy_vectors(
     output_dir: Union[str, Path],
     *,
     prune: Optional[int] = None,
+    truncate: bool = False,
     source_dir: Optional[Union[str, Path]] = None,
     lang: str = "en",
 ) -> Dict[str, Any]:
@@ -111,15 +118,19 @@ def glove_to_spacy_vectors(
     does, for ``[initialize] vectors``.
 
     output_dir (Union[str, Path]): The directory to write; created if missing.
-    prune (Optional[int]): Keep only the `prune` most frequent words (the first
-        rows; plain truncation, no remapping of the others).
+    prune (Optional[int]): Keep the vectors of only the `prune` most frequent
+        words (the first rows) and map every other word to the kept row
+        nearest to its vector (``Vocab.prune_vectors``).
+    truncate (bool): With `prune`, drop the other words instead of mapping
+        them: they are then unknown words.
     source_dir (Optional[Union[str, Path]]): See `load_glove`.
     lang (str): The language of the blank pipeline.
-    RETURNS (Dict[str, Any]): ``words``, ``dims``, ``name`` and ``path``.
+    RETURNS (Dict[str, Any]): ``words`` (keys), ``rows``, ``remapped`` (words
+        mapped to another word's row), ``dims``, ``name`` and ``path``.
     """
     if prune is not None and prune < 1:
         raise ValueError(f"prune must be at least 1, not {prune}")
-    words, data = load_glove(source_dir, limit=prune)
+    words, data = load_glove(source_dir, limit=prune if truncate else None)
     nlp = spacy.blank(lang)
     for word in words:
         nlp.vocab.strings.add(word)
@@ -127,10 +138,17 @@ def glove_to_spacy_vectors(
     nlp.vocab.vectors = Vectors(
         strings=nlp.vocab.strings, data=data, keys=words, name=name
     )
+    remapped = 0
+    if prune is not None and prune < len(words):
+        # A blank vocab has no lexeme probabilities, so prune_vectors keeps
+        # the first rows: GloVe's most frequent words.
+        remapped = len(nlp.vocab.prune_vectors(prune))
     output_dir = Path(output_dir)
     nlp.to_disk(output_dir)
     return {
-        "words": len(words),
+        "words": nlp.vocab.vectors.n_keys,
+        "rows": int(nlp.vocab.vectors.shape[0]),
+        "remapped": remapped,
         "dims": int(data.shape[1]),
         "name": name,
         "path": str(output_dir),

