@@ -138,17 +138,17 @@ def glove_to_spacy_vectors(
     nlp.vocab.vectors = Vectors(
         strings=nlp.vocab.strings, data=data, keys=words, name=name
     )
-    remapped = 0
     if prune is not None and prune < len(words):
         # A blank vocab has no lexeme probabilities, so prune_vectors keeps
         # the first rows: GloVe's most frequent words.
-        remapped = len(nlp.vocab.prune_vectors(prune))
+        nlp.vocab.prune_vectors(prune)
     output_dir = Path(output_dir)
     nlp.to_disk(output_dir)
+    n_keys, n_rows = nlp.vocab.vectors.n_keys, int(nlp.vocab.vectors.shape[0])
     return {
-        "words": nlp.vocab.vectors.n_keys,
-        "rows": int(nlp.vocab.vectors.shape[0]),
-        "remapped": remapped,
+        "words": n_keys,
+        "rows": n_rows,
+        "remapped": n_keys - n_rows,
         "dims": int(data.shape[1]),
         "name": name,
         "path": str(output_dir),
