@@ -130,9 +130,8 @@ def test_pipe_equals_call(trained):
 
 
 def test_one_doc_path_equals_batched(trained):
-    """A single doc runs the BiLSTM in numpy (models/numpy_lstm.py), a batch
-    in torch: the same vectors either way. (An empty doc alone never reaches
-    the encoder: the pipe answers it without the model.)"""
+    """A doc alone gets the vectors it gets in a padded batch. (An empty doc
+    alone never reaches the encoder: the pipe answers it without the model.)"""
     encoder = trained.get_pipe("kd_ner").model.get_ref("encoder")
     docs = [trained.make_doc(t) for t, _ in TRAIN_DATA] + [trained.make_doc("")]
     batched = encoder.predict(docs)
@@ -140,6 +139,39 @@ def test_one_doc_path_equals_batched(trained):
         (alone,) = encoder.predict([doc])
         assert alone.shape == expected.shape
         numpy.testing.assert_allclose(alone, expected, atol=1e-5)
+
+
+STALE_DATA = [
+    ("Angela Merkel visited Paris on Monday .", [(0, 13, "PER"), (22, 27, "LOC")]),
+    ("Google opened an office in Zurich .", [(0, 6, "ORG"), (27, 33, "LOC")]),
+    ("The Olympics start in Tokyo .", [(4, 12, "MISC"), (22, 27, "LOC")]),
+    ("Barack Obama spoke to reporters .", [(0, 12, "PER")]),
+]
+
+
+def test_single_docs_see_weights_trained_in_process():
+    """The default config, predicting before it is trained in the same
+    process with spaCy's optimizer: one doc at a time predicts what a batch
+    predicts (the weights in use are the trained ones, whatever the batch
+    size)."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("kd_ner")
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"entities": ents})
+        for text, ents in STALE_DATA
+    ]
+    optimizer = nlp.initialize(lambda: examples)
+    texts = [text for text, _ in STALE_DATA]
+    # Predictions before and between updates, as spacy train's evaluations.
+    list(nlp.pipe(texts, batch_size=1))
+    for _ in range(200):
+        losses = nlp.update(examples, sgd=optimizer, drop=0.0)
+    assert losses["kd_ner"] < 0.1
+    expected = [ents for _, ents in STALE_DATA]
+    assert [entities(d) for d in nlp.pipe(texts, batch_size=4)] == expected
+    assert [entities(d) for d in nlp.pipe(texts, batch_size=1)] == expected
+    assert [entities(nlp(text)) for text in texts] == expected
 
 
 def test_multiprocessing(trained):

@@ -26,7 +26,6 @@ from thinc.api import (
 from thinc.shims import PyTorchShim
 from thinc.types import Floats2d
 
-from .numpy_lstm import bilstm_numpy
 from .pytorch_lstm_cnn import PAD_ID, UNKNOWN_WORD_ID, LSTMCNNEncoder
 
 N_RESERVED_ROWS = 2  # padding, unknown word
@@ -192,26 +191,19 @@ def _onednn_disabled() -> Iterator[None]:
 
 
 def _predict(model: Model, docs: List[Doc], features: Tuple) -> List[Floats2d]:
-    """Inference without the PyTorchShim's per-call eval()/train() round trip
-    (a measurable share of the time for one short doc): the module stays in
-    eval mode until the next training step, whose begin_update sets train().
+    """The encoder's outputs for inference, one array per doc.
 
-    oneDNN (mkldnn) is off for the call: its LSTM caches a kernel per input
-    shape, so a stream of docs of different lengths grew the process by ~60 MB
-    and made batch size 1 ~20% slower than torch's own LSTM kernel.
-
-    A single doc (batch size 1, what an app serving requests sees) runs the
-    BiLSTM in numpy (numpy_lstm.py): the same outputs up to float32 rounding,
-    at about half the cost of torch's kernel for one short sequence."""
+    The PyTorchShim's per-call eval()/train() round trip is skipped: the
+    module stays in eval mode until the next training step, whose
+    begin_update sets train(). oneDNN (mkldnn) is off for the call: its LSTM
+    caches a kernel per input shape, so a stream of docs of many lengths
+    grows the process and slows it down (docs/experiments.md)."""
     module = _torch_module(model)
     if module.training:
         module.eval()
     wrapped = model.layers[0]
     inputs, _ = _convert_inputs(wrapped, (docs, features), False)
     with torch.inference_mode(), _onednn_disabled():
-        if len(docs) == 1 and inputs.args[0].device.type == "cpu":
-            X = module.embed(*inputs.args[:2]).numpy()
-            return [cast(Floats2d, bilstm_numpy(module.lstm, X))]
         Ytorch = module(*inputs.args)
     Y, _ = _convert_outputs(wrapped, ((docs, features), Ytorch), False)
     return Y
