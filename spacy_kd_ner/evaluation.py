@@ -33,6 +33,8 @@ from spacy.training import Example
 from spacy.training.iob_utils import biluo_to_iob, offsets_to_biluo_tags
 from spacy.vocab import Vocab
 
+from .provenance import run_record
+
 SEQEVAL_MODE = "default (conlleval-compatible)"
 DocsOrPath = Union[str, Path, Iterable[Doc]]
 
@@ -263,11 +265,12 @@ def score_ner(preds: Sequence[Doc], golds: Sequence[Doc]) -> Dict[str, Any]:
 
 
 def write_metrics(metrics: Dict[str, Any], path: Union[str, Path]) -> None:
-    """Write metrics as JSON, creating the parent directory.
+    """Write metrics as JSON, creating the parent directory, with the run
+    record (command, commit, date, machine) under "run".
 
     metrics (Dict[str, Any]): The metrics, e.g. from `evaluate_ner`.
     path (Union[str, Path]): The output file.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(out, metrics)
+    srsly.write_json(out, {**metrics, "run": run_record()})

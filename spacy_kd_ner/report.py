@@ -223,18 +223,17 @@ def _is_number(value: Any) -> bool:
 
 def is_speed_results(data: Any) -> bool:
     """Whether `data` looks like `benchmark`'s JSON: pipeline names to dicts
-    with `words_per_second`.
+    with `words_per_second`, beside the run record ("run").
 
     data (Any): A JSON value.
     RETURNS (bool): Whether it is speed results.
     """
-    return (
-        isinstance(data, dict)
-        and bool(data)
-        and all(
-            isinstance(v, dict) and isinstance(v.get("words_per_second"), dict)
-            for v in data.values()
-        )
+    if not isinstance(data, dict):
+        return False
+    pipelines = [v for k, v in data.items() if k != "run"]
+    return bool(pipelines) and all(
+        isinstance(v, dict) and isinstance(v.get("words_per_second"), dict)
+        for v in pipelines
     )
 
 
@@ -418,6 +417,7 @@ def read_speed(path: PathLike) -> Dict[str, Dict[str, Any]]:
             "{'words_per_second': {batch size: words/s}, ...}} as `benchmark` "
             "writes"
         )
+    data = {name: result for name, result in data.items() if name != "run"}
     for name, result in data.items():
         for bs, wps in result["words_per_second"].items():
             if not str(bs).isdigit() or not (wps is None or _is_number(wps)):

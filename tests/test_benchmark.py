@@ -243,7 +243,7 @@ def test_benchmark_cli_isolated(saved, tmp_path):
     assert result.exit_code == 0, result.output
     assert "small" in result.output
     speed = json.loads(out.read_text())
-    assert list(speed) == ["small"]
+    assert list(speed) == ["small", "run"]
     entry = speed["small"]
     assert entry["isolated"] is True
     assert entry["n_params"] == count_parameters(nlp)

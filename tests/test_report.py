@@ -399,3 +399,14 @@ def test_report_cli(metrics_dir, tmp_path):
     assert output.exists()
     assert (tmp_path / "png" / "f1_by_size.png").read_bytes()[:8] == PNG_MAGIC
     assert "](png/speed_by_batch_size.png)" in output.read_text(encoding="utf8")
+
+
+def test_speed_json_with_run_record(metrics_dir, tmp_path):
+    """benchmark writes its run record beside the pipelines: not a pipeline."""
+    speed = srsly.read_json(metrics_dir / "speed.json")
+    speed["run"] = {"command": "kd-ner benchmark", "commit": None}
+    path = tmp_path / "speed.json"
+    srsly.write_json(path, speed)
+    report = write_report(metrics_dir, tmp_path / "r.md", speed_path=path, plots=False)
+    assert set(report.ratios) == {"teacher", "spacy-ner", "bert-base-random"}
+    assert "run" not in report.markdown.split("### Speed")[1].split("|")
