@@ -8,7 +8,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 def run_record() -> Dict[str, Any]:
@@ -21,7 +21,7 @@ def run_record() -> Dict[str, Any]:
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": shlex.join([*_program(), *sys.argv[1:]]),
         "commit": commit,
         "dirty": bool(status) if commit is not None else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -45,6 +45,16 @@ def machine() -> Dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
     }
+
+
+def _program() -> List[str]:
+    """How the process was started: `python -m spacy` for a module run, else
+    the script's name."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        module = spec.name.removesuffix(".__main__")
+        return ["python", "-m", module]
+    return [Path(sys.argv[0]).name]
 
 
 def _cpu_model() -> str:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import types
 
 from spacy_kd_ner.evaluation import write_metrics
 from spacy_kd_ner.provenance import run_record
@@ -19,6 +20,7 @@ def test_run_record_in_a_git_checkout(tmp_path, monkeypatch):
     ).stdout.strip()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["kd-ner", "evaluate", "model dir", "x.spacy"])
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     record = run_record()
     assert record["commit"] == head
     assert record["dirty"] is False
@@ -44,3 +46,21 @@ def test_write_metrics_adds_the_run(tmp_path):
     loaded = json.loads(out.read_text())
     assert loaded["micro"] == {"f": 0.5}
     assert set(loaded["run"]) == {"command", "commit", "dirty", "date", "machine"}
+
+
+def test_run_record_of_a_module_run(tmp_path):
+    """`python -m spacy kd-ner ...` is recorded as such, not as __main__.py."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__main__.py").write_text(
+        "from spacy_kd_ner.provenance import run_record\n"
+        "print(run_record()['command'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "pkg", "evaluate", "a b"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "python -m pkg evaluate 'a b'"
