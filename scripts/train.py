@@ -1,0 +1,232 @@
+"""Train the project's teachers and students, and score them on test.
+
+The one place where the project spells out their `spacy train` command lines
+(project.yml's commands call this script; `grid.py` runs those commands per
+labeled size and seed):
+
+    python scripts/train.py teacher --size 750 --seed 1 --weights W ...
+    python scripts/train.py students baseline,kd,pl,kd-pl --size 750 --seed 1 ...
+
+Each run is a subprocess (`python -m spacy train`, then `python -m spacy
+kd-ner evaluate`), printed before it starts, so that every metrics file
+records the command that wrote it.
+
+Names: a teacher trains into `<training>/teacher-<size>-<seed>` (system
+seed 0) or `<training>/teacher-<size>-<seed>-s<k>`; a student into
+`<training>/student-<variant>-<size>-<seed>-s<k>`, where k is its system seed
+and `--training` defaults to `training`.
+`--tag` inserts a word after the model's name (`teacher-context-750-1`,
+`student-kd-pl-ensemble-750-1-s0`). Metrics files take the same names under
+`--results`.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import typer
+from wasabi import msg
+
+# The students of the paper: which corpora they read and how their loss mixes
+# the gold (or pseudo-labels) with the teacher's soft targets.
+VARIANTS: Dict[str, Dict[str, object]] = {
+    "baseline": {"annotated": False, "beta": 1.0, "gamma": 0.0, "pl": False},
+    "kd": {"annotated": True, "beta": 0.5, "gamma": 0.5, "pl": False},
+    "pl": {"annotated": True, "beta": 1.0, "gamma": 0.0, "pl": True},
+    "kd-pl": {"annotated": True, "beta": 0.5, "gamma": 0.5, "pl": True},
+}
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+def run_name(
+    model: str, size: int, seed: int, tag: str, system_seed: Optional[int]
+) -> str:
+    """`<model>[-<tag>]-<size>-<seed>[-s<system_seed>]`; no suffix for None."""
+    name = f"{model}-{tag}" if tag else model
+    name = f"{name}-{size}-{seed}"
+    return name if system_seed is None else f"{name}-s{system_seed}"
+
+
+def student_command(
+    variant: str,
+    output: Path,
+    *,
+    labeled: Path,
+    annotated: Path,
+    dev: Path,
+    vectors: Path,
+    max_steps: int,
+    system_seed: int,
+    gpu_id: int,
+) -> List[str]:
+    """The `spacy train` command line of one student variant.
+
+    RETURNS (List[str]): The argv, starting with the Python executable.
+    """
+    spec = VARIANTS[variant]
+    if spec["annotated"]:
+        corpora = ["--paths.train", str(annotated / "labeled")]
+        corpora += ["--paths.unlabeled", str(annotated / "unlabeled")]
+    else:
+        corpora = ["--paths.train", str(labeled)]
+    loss = "--components.kd_ner.loss"
+    return [
+        sys.executable, "-m", "spacy", "train", "configs/student.cfg",
+        "--output", str(output), *corpora, "--paths.dev", str(dev),
+        "--paths.vectors", str(vectors),
+        f"{loss}.beta", str(spec["beta"]), f"{loss}.gamma", str(spec["gamma"]),
+        f"{loss}.pseudo_labels", str(spec["pl"]).lower(),
+        "--training.max_steps", str(max_steps), "--training.eval_frequency", "500",
+        "--system.seed", str(system_seed), "--gpu-id", str(gpu_id),
+    ]  # fmt: skip
+
+
+def teacher_command(
+    output: Path,
+    *,
+    weights: str,
+    train: Path,
+    dev: Path,
+    learn_rate: float,
+    max_steps: int,
+    system_seed: int,
+    gpu_id: int,
+    batch_size: Optional[int] = None,
+) -> List[str]:
+    """The `spacy train` command line of a teacher (configs/teacher.cfg).
+
+    batch_size (Optional[int]): Padded tokens per batch, when not the config's.
+    RETURNS (List[str]): The argv, starting with the Python executable.
+    """
+    batcher = [] if batch_size is None else ["--training.batcher.size", str(batch_size)]
+    return [
+        sys.executable, "-m", "spacy", "train", "configs/teacher.cfg",
+        "--output", str(output), "--paths.teacher", weights,
+        "--paths.train", str(train), "--paths.dev", str(dev),
+        "--corpora.dev.limit", "1000", *batcher,
+        "--training.max_steps", str(max_steps),
+        "--training.optimizer.learn_rate.initial_rate", str(learn_rate),
+        "--system.seed", str(system_seed), "--gpu-id", str(gpu_id),
+    ]  # fmt: skip
+
+
+def evaluate_command(model: Path, test: Path, output: Path, gpu_id: int) -> List[str]:
+    """The `kd-ner evaluate` command line of a trained pipeline."""
+    return [
+        sys.executable, "-m", "spacy", "kd-ner", "evaluate", str(model), str(test),
+        "--output", str(output), "--gpu-id", str(gpu_id),
+    ]  # fmt: skip
+
+
+def run(command: Sequence[str]) -> None:
+    """Run a command, printed first; a failure ends this script with its code."""
+    shown = ["python", *command[1:]] if command[0] == sys.executable else command
+    msg.info(" ".join(shown))
+    code = subprocess.run(list(command)).returncode
+    if code != 0:
+        msg.fail(f"Command failed with exit code {code}")
+        raise SystemExit(code)
+
+
+def split_list(value: str) -> List[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@app.command()
+def students(
+    variants: str = typer.Argument(..., help="Comma-separated: baseline,kd,pl,kd-pl"),
+    size: int = typer.Option(..., help="Labeled size of the split"),
+    seed: int = typer.Option(..., help="Seed of the split"),
+    vectors: Path = typer.Option(..., help="The students' static vectors"),
+    max_steps: int = typer.Option(3000, help="Training steps"),
+    system_seed: int = typer.Option(0, help="system.seed of the students"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+    tag: str = typer.Option("", help="A word after the variant in the names"),
+    corpus: Path = typer.Option(Path("corpus"), help="convert/split's directory"),
+    training: Path = typer.Option(Path("training"), help="Where models go"),
+    annotated: Optional[Path] = typer.Option(
+        None, help="Annotated corpus (labeled/, unlabeled/); default the split's"
+    ),
+    test: Optional[Path] = typer.Option(None, help="Score each student on it"),
+    results: Path = typer.Option(Path("metrics"), help="Where metrics go"),
+) -> None:
+    """Train the student variants of one split (and score them on test)."""
+    names = split_list(variants)
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        msg.fail(
+            f"Unknown variant(s) {unknown or variants!r}: use {list(VARIANTS)}", exits=1
+        )
+    split = f"{size}-{seed}"
+    annotated = annotated or corpus / "annotated" / split
+    for variant in names:
+        name = run_name(f"student-{variant}", size, seed, tag, system_seed)
+        output = training / name
+        run(
+            student_command(
+                variant,
+                output,
+                labeled=corpus / "splits" / f"labeled-{split}.spacy",
+                annotated=annotated,
+                dev=corpus / "dev.spacy",
+                vectors=vectors,
+                max_steps=max_steps,
+                system_seed=system_seed,
+                gpu_id=gpu_id,
+            )
+        )
+        if test is not None:
+            run(
+                evaluate_command(
+                    output / "model-best", test, results / f"{name}.json", gpu_id
+                )
+            )
+
+
+@app.command()
+def teacher(
+    size: int = typer.Option(..., help="Labeled size of the split"),
+    seed: int = typer.Option(..., help="Seed of the split"),
+    weights: str = typer.Option(..., help="Transformer: a local directory or hub name"),
+    learn_rate: float = typer.Option(1e-4, help="Peak learning rate"),
+    max_steps: int = typer.Option(800, help="Training steps"),
+    system_seeds: str = typer.Option("0", help="Comma-separated: one teacher each"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+    tag: str = typer.Option("", help="A word after 'teacher' in the names"),
+    train: Optional[Path] = typer.Option(None, help="Default: the labeled split"),
+    dev: Optional[Path] = typer.Option(None, help="Default: corpus/dev.spacy"),
+    batch_size: Optional[int] = typer.Option(None, help="Padded tokens per batch"),
+    corpus: Path = typer.Option(Path("corpus"), help="convert/split's directory"),
+    training: Path = typer.Option(Path("training"), help="Where models go"),
+    test: Optional[Path] = typer.Option(None, help="Score each teacher on it"),
+    results: Path = typer.Option(Path("metrics"), help="Where metrics go"),
+) -> None:
+    """Fine-tune one teacher per system seed on a split (and score it on test)."""
+    for system_seed in (int(s) for s in split_list(system_seeds)):
+        name = run_name("teacher", size, seed, tag, system_seed or None)
+        output = training / name
+        run(
+            teacher_command(
+                output,
+                weights=weights,
+                train=train or corpus / "splits" / f"labeled-{size}-{seed}.spacy",
+                dev=dev or corpus / "dev.spacy",
+                learn_rate=learn_rate,
+                max_steps=max_steps,
+                system_seed=system_seed,
+                gpu_id=gpu_id,
+                batch_size=batch_size,
+            )
+        )
+        if test is not None:
+            run(
+                evaluate_command(
+                    output / "model-best", test, results / f"{name}.json", gpu_id
+                )
+            )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,109 @@
+"""scripts/train.py: the project's teacher and student command lines."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+SCRIPT = Path(__file__).parent.parent / "scripts" / "train.py"
+
+
+@pytest.fixture(scope="module")
+def train_script():
+    spec = importlib.util.spec_from_file_location("train_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def option(argv, name):
+    return argv[argv.index(name) + 1]
+
+
+@pytest.mark.parametrize(
+    "variant,beta,gamma,pl,annotated",
+    [
+        ("baseline", "1.0", "0.0", "false", False),
+        ("kd", "0.5", "0.5", "false", True),
+        ("pl", "1.0", "0.0", "true", True),
+        ("kd-pl", "0.5", "0.5", "true", True),
+    ],
+)
+def test_student_variants(train_script, variant, beta, gamma, pl, annotated):
+    argv = train_script.student_command(
+        variant,
+        Path("training/s"),
+        labeled=Path("corpus/splits/labeled-750-1.spacy"),
+        annotated=Path("corpus/annotated/750-1"),
+        dev=Path("corpus/dev.spacy"),
+        vectors=Path("vectors/v"),
+        max_steps=3000,
+        system_seed=1,
+        gpu_id=-1,
+    )
+    assert argv[:5] == [sys.executable, "-m", "spacy", "train", "configs/student.cfg"]
+    loss = "--components.kd_ner.loss"
+    assert option(argv, f"{loss}.beta") == beta
+    assert option(argv, f"{loss}.gamma") == gamma
+    assert option(argv, f"{loss}.pseudo_labels") == pl
+    assert option(argv, "--system.seed") == "1"
+    if annotated:
+        assert option(argv, "--paths.train") == "corpus/annotated/750-1/labeled"
+        assert option(argv, "--paths.unlabeled") == "corpus/annotated/750-1/unlabeled"
+    else:
+        assert option(argv, "--paths.train") == "corpus/splits/labeled-750-1.spacy"
+        assert "--paths.unlabeled" not in argv
+
+
+def test_run_names(train_script):
+    assert train_script.run_name("teacher", 750, 1, "", None) == "teacher-750-1"
+    assert (
+        train_script.run_name("student-kd-pl", 150, 2, "ensemble", 0)
+        == "student-kd-pl-ensemble-150-2-s0"
+    )
+
+
+def test_students_runs_train_then_evaluate(train_script, monkeypatch):
+    commands = []
+    monkeypatch.setattr(train_script, "run", lambda argv: commands.append(argv))
+    result = CliRunner().invoke(
+        train_script.app,
+        ["students", "baseline,kd-pl", "--size", "30", "--seed", "1", "--vectors",
+         "v", "--system-seed", "2", "--test", "t.spacy", "--results", "r"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [c[3] for c in commands] == ["train", "kd-ner", "train", "kd-ner"]
+    assert option(commands[0], "--output") == "training/student-baseline-30-1-s2"
+    assert commands[1][5:8] == [
+        "training/student-baseline-30-1-s2/model-best",
+        "t.spacy",
+        "--output",
+    ]
+    assert option(commands[3], "--output") == "r/student-kd-pl-30-1-s2.json"
+
+
+def test_unknown_variant_is_a_message(train_script):
+    result = CliRunner().invoke(
+        train_script.app, ["students", "kd,typo", "--size", "1", "--seed", "1",
+                           "--vectors", "v"]
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "typo" in result.output and "Traceback" not in result.output
+
+
+def test_teacher_names_by_system_seed(train_script, monkeypatch):
+    commands = []
+    monkeypatch.setattr(train_script, "run", lambda argv: commands.append(argv))
+    result = CliRunner().invoke(
+        train_script.app,
+        ["teacher", "--size", "750", "--seed", "1", "--weights", "w",
+         "--system-seeds", "0,3", "--tag", "context"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    outputs = [option(c, "--output") for c in commands]
+    assert outputs == [
+        "training/teacher-context-750-1",
+        "training/teacher-context-750-1-s3",
+    ]
