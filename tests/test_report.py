@@ -7,10 +7,10 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_kd_ner.cli import kd_app
-from spacy_kd_ner.report import (
+from report import (
     MODELS,
     Stats,
+    app,
     best_student,
     parse_run_name,
     read_runs,
@@ -335,7 +335,7 @@ def test_malformed_json_names_the_file(metrics_dir, tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(bad))):
         read_runs(metrics_dir)
     result = CliRunner().invoke(
-        kd_app, ["report", str(metrics_dir), str(tmp_path / "r.md"), "--no-plots"]
+        app, [str(metrics_dir), str(tmp_path / "r.md"), "--no-plots"]
     )
     assert result.exit_code == 1
     assert bad.name in result.output
@@ -384,9 +384,8 @@ def test_bad_speed_json(metrics_dir, tmp_path):
 def test_report_cli(metrics_dir, tmp_path):
     output = tmp_path / "report.md"
     result = CliRunner().invoke(
-        kd_app,
+        app,
         [
-            "report",
             str(metrics_dir),
             str(output),
             "--speed",

@@ -1,6 +1,9 @@
 """The project's report: test F1 over labeled sizes and seeds, per-type F1 of
 the best student, speed and size, as Markdown with PNG plots.
 
+Run as ``python scripts/report.py METRICS_DIR OUTPUT.md --speed SPEED.json``
+from the project directory.
+
 Inputs are what the other commands write:
 
 - a directory of metrics JSON files from `evaluate` (`evaluation.evaluate_ner`:
@@ -45,6 +48,9 @@ from typing import (
 )
 
 import srsly
+import typer
+from spacy.cli._util import Arg, Opt
+from wasabi import msg
 
 MODELS: Tuple[str, ...] = (
     "teacher",
@@ -880,3 +886,63 @@ def write_report(
         ratios=ratios,
         runs=runs,
     )
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def report_cli(
+    metrics_dir: Path = Arg(
+        ..., help="Directory of metrics JSON files from `evaluate`", file_okay=False
+    ),
+    output: Path = Arg(..., help="Output Markdown file", dir_okay=False),
+    speed: Optional[Path] = Opt(
+        None, "--speed", "-s", help="Speed JSON from `benchmark`", dir_okay=False
+    ),
+    plots_dir: Optional[Path] = Opt(
+        None,
+        "--plots-dir",
+        "-p",
+        help="Where to write the PNG plots (default: the output's directory)",
+        file_okay=False,
+    ),
+    student: Optional[str] = Opt(
+        None,
+        "--student",
+        help="Pipeline of the speed JSON to compare the others against "
+        "(default: 'student', else the first named student*)",
+    ),
+    no_plots: bool = Opt(False, "--no-plots", help="Do not draw the plots"),
+):
+    """
+    Write a Markdown report of the metrics files named
+    <model>-<size>-<seed>.json (model: teacher, spacy-ner, student-baseline,
+    student-kd, student-pl, student-kd-pl): mean and standard deviation over
+    seeds of the test F1 per labeled size, the per-type F1 of the best
+    student, other metrics files in a table of their own, and, with --speed,
+    words/s by batch size, size and memory of each pipeline and the student's
+    speed-ups. Plots (PNG, matplotlib): F1 against labeled size, words/s
+    against batch size.
+    """
+    try:
+        result = write_report(
+            metrics_dir,
+            output,
+            speed_path=speed,
+            plots_dir=plots_dir,
+            student=student,
+            plots=not no_plots,
+        )
+    except (OSError, ValueError) as e:
+        msg.fail("Cannot write the report", str(e), exits=1)
+        raise  # not reached: msg.fail exits
+    for path in result.runs.skipped:
+        msg.info(f"Skipped {path}: no metrics in it")
+    for path in result.plots:
+        msg.good(f"Saved plot {path}")
+    msg.good(f"Saved report {result.output}")
+
+
+if __name__ == "__main__":
+    app()
