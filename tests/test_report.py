@@ -9,6 +9,7 @@ import srsly
 from typer.testing import CliRunner
 
 from report import (
+    MODEL_TITLES,
     MODELS,
     RESULTS_END,
     RESULTS_START,
@@ -476,13 +477,8 @@ def test_readme_gets_the_headline_from_results(results_dir, tmp_path):
     assert before == "# Title\n\nSome prose.\n\n"
     assert after == "\nMore prose.\n"
     assert "old table" not in block
-    header = row_of(block, "labeled")
-    assert header == ["labeled", "seeds", "teacher", "spaCy ner"] + [
-        "baseline",
-        "kd",
-        "pl",
-        "kd-pl",
-    ]
+    # every model has a column (test_report_f1_tables checks the titles)
+    assert row_of(block, "labeled")[2:] == [MODEL_TITLES[m] for m in MODELS]
     assert row_of(block, "750") == ["750", "1"] + [
         "80.00",
         "72.00",
