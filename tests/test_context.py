@@ -23,7 +23,7 @@ from spacy_kd_ner.context import (
     write_window_docs,
 )
 from spacy_kd_ner.scores import get_teacher_scores
-from spacy_kd_ner.split import unlabeled_copy
+from split import unlabeled_copy
 
 # Two documents: five sentences, then two.
 CONLL = """-DOCSTART- -X- -X- O

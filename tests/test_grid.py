@@ -5,7 +5,7 @@ import pytest
 import srsly
 from weasel.cli.run import get_lock_entry
 
-from spacy_kd_ner.grid import GRID_LOCK, GridError, grid_steps, run_grid
+from grid import GRID_LOCK, GridError, grid_steps, run_grid
 
 WRITE = (
     "{python} -c \"import pathlib; p = pathlib.Path('out/${{vars.labeled_size}}-"
@@ -150,13 +150,13 @@ def test_run_grid_refuses_overrides_it_cannot_apply(
 def test_grid_cli_passes_vars_overrides(marked_project: Path):
     from typer.testing import CliRunner
 
-    from spacy_kd_ner.cli import kd_app
+    from grid import app
 
-    args = ["grid", str(marked_project), "-c", "write", "-n", "150", "-s", "2"]
-    result = CliRunner().invoke(kd_app, [*args, "--vars.mark", "teal"])
+    args = [str(marked_project), "-c", "write", "-n", "150", "-s", "2"]
+    result = CliRunner().invoke(app, [*args, "--vars.mark", "teal"])
     assert result.exit_code == 0, result.output
     assert (marked_project / "out" / "150-2.txt").read_text() == "data 2 teal"
-    result = CliRunner().invoke(kd_app, [*args, "--vars.seed", "5"])
+    result = CliRunner().invoke(app, [*args, "--vars.seed", "5"])
     assert result.exit_code == 1
     assert "cannot be overridden" in result.output
 
@@ -278,7 +278,7 @@ def test_project_reseed_students_differ_only_in_system_seed_and_names():
     # run of the same student (`<model>-<size>-<seed>-s<k>`).
     from weasel.util import load_project_config
 
-    from spacy_kd_ner.report import parse_run_name
+    from report import parse_run_name
 
     root = Path(__file__).parent.parent
     config = load_project_config(root, interpolate=False)

@@ -1,5 +1,6 @@
 """The report: F1 mean/std over seeds, best student per type, other runs,
-speed table and ratios, PNG plots, errors on bad inputs."""
+speed table and ratios, PNG plots, errors on bad inputs; the README's tables
+from a results directory with run records."""
 
 import re
 
@@ -7,14 +8,21 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_kd_ner.cli import kd_app
-from spacy_kd_ner.report import (
+from report import (
+    MODEL_TITLES,
     MODELS,
+    RESULTS_END,
+    RESULTS_START,
     Stats,
+    app,
     best_student,
     parse_run_name,
     read_runs,
+    render_headline,
+    render_sources,
+    replace_results_block,
     speed_ratios,
+    summarize_f1,
     write_report,
 )
 
@@ -335,7 +343,7 @@ def test_malformed_json_names_the_file(metrics_dir, tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(bad))):
         read_runs(metrics_dir)
     result = CliRunner().invoke(
-        kd_app, ["report", str(metrics_dir), str(tmp_path / "r.md"), "--no-plots"]
+        app, [str(metrics_dir), str(tmp_path / "r.md"), "--no-plots"]
     )
     assert result.exit_code == 1
     assert bad.name in result.output
@@ -384,9 +392,8 @@ def test_bad_speed_json(metrics_dir, tmp_path):
 def test_report_cli(metrics_dir, tmp_path):
     output = tmp_path / "report.md"
     result = CliRunner().invoke(
-        kd_app,
+        app,
         [
-            "report",
             str(metrics_dir),
             str(output),
             "--speed",
@@ -410,3 +417,178 @@ def test_speed_json_with_run_record(metrics_dir, tmp_path):
     report = write_report(metrics_dir, tmp_path / "r.md", speed_path=path, plots=False)
     assert set(report.ratios) == {"teacher", "spacy-ner", "bert-base-random"}
     assert "run" not in report.markdown.split("### Speed")[1].split("|")
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def run_record(commit=COMMIT, date="2026-12-01T20:35:40+00:00", dirty=False):
+    return {
+        "command": "kd-ner evaluate model corpus/test.spacy --output x.json",
+        "commit": commit,
+        "dirty": dirty,
+        "date": date,
+        "machine": {"cpu": "test", "cores": 2, "torch_threads": 1, "gpu": None},
+    }
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    """What the `all` workflow leaves in results/all: one split (750, seed 1)
+    of every model and the speed results, each with its run record."""
+    path = tmp_path / "results" / "all"
+    path.mkdir(parents=True)
+    for model in MODELS:
+        metrics = make_metrics(BASE_F1[model])
+        metrics["run"] = run_record()
+        srsly.write_json(path / f"{model}-750-1.json", metrics)
+    speed = {
+        "student": speed_result({1: 1000.0, 32: 8000.0, 128: 20000.0}, 3_000_000),
+        "teacher": speed_result({1: 100.0, 32: 200.0, 128: 250.0}, 22_700_000),
+        "spacy-ner": speed_result({1: 2000.0, 32: 8000.0, 128: 10000.0}, 1_500_000),
+        "run": run_record(date="2026-12-02T08:00:00+00:00"),
+    }
+    srsly.write_json(path / "speed.json", speed)
+    return path
+
+
+README = f"""# Title
+
+Some prose.
+
+{RESULTS_START}
+old table
+{RESULTS_END}
+
+More prose.
+"""
+
+
+def test_readme_gets_the_headline_from_results(results_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README, encoding="utf8")
+    images = tmp_path / "docs" / "images"
+    kwargs = dict(speed_path=results_dir / "speed.json", plots_dir=images)
+    report = write_report(results_dir, tmp_path / "r.md", readme=readme, **kwargs)
+    text = readme.read_text(encoding="utf8")
+    assert report.readme == readme and report.headline in text
+    before, block = text.split(RESULTS_START + "\n")
+    block, after = block.split(RESULTS_END + "\n")
+    assert before == "# Title\n\nSome prose.\n\n"
+    assert after == "\nMore prose.\n"
+    assert "old table" not in block
+    # every model has a column (test_report_f1_tables checks the titles)
+    assert row_of(block, "labeled")[2:] == [MODEL_TITLES[m] for m in MODELS]
+    assert row_of(block, "750") == ["750", "1"] + [
+        "80.00",
+        "72.00",
+        "70.00",
+        "75.00",
+        "74.00",
+        "78.00",
+    ]
+    speed_header = row_of(block, "pipeline")
+    assert speed_header[1:3] == ["words/s, batch 1", "words/s, batch 128"]
+    assert [row_of(block, n)[1:] for n in ("student", "teacher", "spacy-ner")] == [
+        ["1,000", "20,000", "–", "–"],
+        ["100", "250", "10.0x", "80.0x"],
+        ["2,000", "10,000", "0.5x", "2.0x"],
+    ]
+    (sources,) = [line for line in block.splitlines() if line.startswith("Source:")]
+    assert sources == (
+        "Source: `results/all/` teacher-750-1.json, spacy-ner-750-1.json, "
+        "student-baseline-750-1.json, student-kd-750-1.json, "
+        "student-pl-750-1.json, student-kd-pl-750-1.json, speed.json; "
+        "commit `0123456`; run 2026-12-01 to 2026-12-02."
+    )
+    for name in ("f1_by_size.png", "speed_by_batch_size.png"):
+        assert (images / name).read_bytes()[:8] == PNG_MAGIC
+    # Idempotent: the same results give the same README.
+    write_report(results_dir, tmp_path / "r.md", readme=readme, **kwargs)
+    assert readme.read_text(encoding="utf8") == text
+
+
+def test_headline_mean_std_and_only_the_students_present(tmp_path):
+    path = tmp_path / "results"
+    path.mkdir()
+    for model in ("teacher", "spacy-ner", "student-baseline", "student-kd-pl"):
+        for seed in SEEDS:
+            metrics = make_metrics(f1_of(model, 100, seed))
+            srsly.write_json(path / f"{model}-100-{seed}.json", metrics)
+    srsly.write_json(path / "teacher-200-1.json", make_metrics(0.9))
+    markdown = render_headline(summarize_f1(read_runs(path).grid))
+    assert row_of(markdown, "labeled")[2:] == ["teacher", "spaCy ner", "baseline"] + [
+        "kd-pl"
+    ]
+    assert row_of(markdown, "100") == [
+        "100",
+        "2",
+        "81.00 ± 1.41",
+        "73.00 ± 1.41",
+        "71.00 ± 1.41",
+        "79.00 ± 1.41",
+    ]
+    assert row_of(markdown, "200") == ["200", "1", "90.00", "–", "–", "–"]
+    assert "pipeline" not in markdown  # no speed results, no speed table
+
+
+def test_render_sources_several_commits_dates_and_many_files(tmp_path):
+    records = {
+        tmp_path / "r" / f"teacher-{size}-1.json": run_record(date=f"2026-12-{d:02d}")
+        for d, size in enumerate(range(100, 1500, 100), start=1)
+    }
+    records[tmp_path / "speed.json"] = run_record(commit="f" * 40, dirty=True)
+    records[tmp_path / "x.json"] = run_record(commit=None)
+    line = render_sources(records, tmp_path)
+    assert line == (
+        "Source: `r/` 14 files (teacher-100-1.json … teacher-1400-1.json); "
+        "`./` speed.json, x.json; commits `0123456`, `fffffff` (dirty), none "
+        "(not a git checkout); run 2026-12-01 to 2026-12-14."
+    )
+
+
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("# no markers\n", "found 0 start and 0 end lines"),
+        (f"{RESULTS_START}\n", "found 1 start and 0 end lines"),
+        (f"{RESULTS_END}\n{RESULTS_START}\n", "end first"),
+        (f"{RESULTS_START}\n{RESULTS_START}\n{RESULTS_END}\n", "found 2 start"),
+    ],
+)
+def test_replace_results_block_needs_both_markers(text, error):
+    with pytest.raises(ValueError, match=f"README.md needs one line .*{error}"):
+        replace_results_block(text, "| table |", "README.md")
+
+
+def test_readme_without_markers_is_a_clear_error(results_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# No markers here\n", encoding="utf8")
+    output = tmp_path / "r.md"
+    args = [str(results_dir), str(output), "--no-plots", "--readme", str(readme)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert RESULTS_START in result.output and "Traceback" not in result.output
+    assert readme.read_text(encoding="utf8") == "# No markers here\n"
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("name", ["student-kd-750-1.json", "speed.json"])
+def test_results_without_run_record_name_the_file(results_dir, tmp_path, name):
+    data = srsly.read_json(results_dir / name)
+    del data["run"]
+    srsly.write_json(results_dir / name, data)
+    readme = tmp_path / "README.md"
+    readme.write_text(README, encoding="utf8")
+    speed = results_dir / "speed.json"
+    with pytest.raises(ValueError, match=f"{re.escape(name)} has no run record"):
+        write_report(
+            results_dir, tmp_path / "r.md", speed_path=speed, readme=readme, plots=False
+        )
+    args = [str(results_dir), str(tmp_path / "r.md"), "--speed", str(speed)]
+    result = CliRunner().invoke(app, [*args, "--no-plots", "--readme", str(readme)])
+    assert result.exit_code == 1
+    assert name in result.output and "Traceback" not in result.output
+    assert readme.read_text(encoding="utf8") == README
+    # Without --readme, the report itself reads files without a record.
+    assert write_report(results_dir, tmp_path / "r.md", speed_path=speed, plots=False)

@@ -7,7 +7,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-from spacy_kd_ner.split import (
+from split import (
     SUMMARY,
     UNLABELED,
     SplitError,
@@ -96,11 +96,11 @@ def test_split_errors(tmp_path, train_path):
 
 
 def test_split_cli(tmp_path, train_path):
-    from spacy_kd_ner.cli import kd_app
+    from split import app
 
     out = tmp_path / "splits"
-    args = ["split", str(train_path), str(out), "--sizes", "5,10", "--seeds", "1,2"]
-    result = CliRunner().invoke(kd_app, [*args, "--pool-size", "30"])
+    args = [str(train_path), str(out), "--sizes", "5,10", "--seeds", "1,2"]
+    result = CliRunner().invoke(app, [*args, "--pool-size", "30"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("*.spacy")) == [
         "labeled-10-1.spacy",

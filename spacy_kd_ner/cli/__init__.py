@@ -8,11 +8,8 @@ from . import (
     context,  # noqa: F401
     convert,  # noqa: F401
     evaluate,  # noqa: F401
-    grid,  # noqa: F401
     merge,  # noqa: F401
     random_transformer,  # noqa: F401
-    report,  # noqa: F401
-    split,  # noqa: F401
     vectors,  # noqa: F401
 )
 from ._app import kd_app

@@ -1,5 +1,8 @@
 """Run project commands over a grid of labeled sizes and seeds.
 
+Run as ``python scripts/grid.py . --commands a,b --sizes ... --seeds ...`` from
+the project directory.
+
 spaCy projects (weasel) have no loops: a command runs once per `spacy project
 run`, with its `vars`. The paper's protocol repeats the per-split commands
 (split, teacher, annotations, students, evaluation) for every labeled size and
@@ -29,8 +32,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import srsly
+import typer
+from spacy.cli._util import Arg, Opt, string_to_list
+from wasabi import msg
 from weasel.cli.run import get_lock_entry, project_run
-from weasel.util import SimpleFrozenDict, get_hash, load_project_config, working_dir
+from weasel.util import (
+    SimpleFrozenDict,
+    get_hash,
+    load_project_config,
+    parse_config_overrides,
+    working_dir,
+)
 
 PROJECT_LOCK = "project.lock"
 GRID_LOCK = "project.grid.lock"
@@ -188,3 +200,58 @@ def run_grid(
         srsly.write_yaml(lock_path, lock)
         ran.append(step)
     return ran
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def grid_cli(
+    ctx: typer.Context,  # only read for the --vars.* overrides
+    project_dir: Path = Arg(
+        ..., help="Project directory (with project.yml)", exists=True, file_okay=False
+    ),
+    commands: str = Opt(
+        ..., "--commands", "-c", help="Comma-separated project commands, in order"
+    ),
+    sizes: str = Opt(
+        "150,300,750,1500,3000", "--sizes", "-n", help="Comma-separated labeled sizes"
+    ),
+    seeds: str = Opt("1,2,3", "--seeds", "-s", help="Comma-separated seeds"),
+    force: bool = Opt(False, "--force", "-F", help="Run steps that are up to date"),
+):
+    """
+    Run project COMMANDS for every labeled size and seed, as `spacy project run
+    COMMAND --vars.labeled_size SIZE --vars.seed SEED` would: cell by cell, the
+    commands in the given order. A step whose script, dependencies and outputs
+    are unchanged since it last ran (recorded in project.grid.lock) is skipped,
+    so an interrupted grid resumes where it stopped. Other project variables
+    are overridden for every cell as with `spacy project run`, e.g.
+    --vars.teacher packaged:all-mpnet-base-v2.
+    """
+    try:
+        ran = run_grid(
+            project_dir,
+            string_to_list(commands),
+            string_to_list(sizes, intify=True),
+            string_to_list(seeds, intify=True),
+            overrides=parse_config_overrides(ctx.args),
+            force=force,
+            on_skip=_print_skip,
+        )
+    except GridError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Grid done: {len(ran)} steps ran (lock: {project_dir / GRID_LOCK})")
+
+
+def _print_skip(step: GridStep) -> None:
+    msg.info(
+        f"Skipping '{step.command}' for size {step.size}, seed {step.seed}: "
+        "nothing changed"
+    )
+
+
+if __name__ == "__main__":
+    app()

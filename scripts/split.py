@@ -1,5 +1,8 @@
 """Labeled splits and the fixed unlabeled pool, as in the paper's setup.
 
+Run as ``python scripts/split.py TRAIN.spacy OUTPUT_DIR --sizes ... --seeds ...``
+from the project directory.
+
 From a converted train corpus (one Doc per sentence), ``split_corpus`` draws
 
 - ``unlabeled.spacy``: a fixed pool of ``pool_size`` sentences (10,000 in the
@@ -23,8 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence, Union
 
+import typer
+from spacy.cli._util import Arg, Opt, string_to_list
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
+from wasabi import msg
 
 DEFAULT_POOL_SIZE = 10_000
 DEFAULT_POOL_SEED = 0
@@ -206,3 +212,67 @@ def split_corpus(
     }
     (output_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return report
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def split_cli(
+    input_path: Path = Arg(
+        ..., help="Train corpus: a .spacy file, one Doc per sentence", exists=True
+    ),
+    output_dir: Path = Arg(..., help="Output directory", file_okay=False),
+    sizes: str = Opt(
+        "150,300,750,1500,3000",
+        "--sizes",
+        "-n",
+        help="Comma-separated labeled split sizes (sentences)",
+    ),
+    seeds: str = Opt("1", "--seeds", "-s", help="Comma-separated seeds"),
+    pool_size: int = Opt(
+        DEFAULT_POOL_SIZE, "--pool-size", "-p", min=0, help="Unlabeled pool size"
+    ),
+    pool_seed: int = Opt(
+        DEFAULT_POOL_SEED, "--pool-seed", help="Seed of the unlabeled pool's draw"
+    ),
+):
+    """
+    Draw a fixed unlabeled pool (gold entities removed) once, with --pool-seed,
+    and for each size and seed a labeled split from the sentences outside the
+    pool: OUTPUT_DIR/unlabeled.spacy and OUTPUT_DIR/labeled-<size>-<seed>.spacy.
+    Draws are deterministic (ranked by sha256 of "<seed>:<index>"); for one
+    seed, smaller splits are part of larger ones.
+    """
+    try:
+        report = split_corpus(
+            input_path,
+            output_dir,
+            sizes=string_to_list(sizes, intify=True),
+            seeds=string_to_list(seeds, intify=True),
+            pool_size=pool_size,
+            pool_seed=pool_seed,
+        )
+    except SplitError as err:
+        msg.fail(str(err), exits=1)
+    print_report(report, output_dir)
+
+
+def print_report(report: SplitReport, output_dir: Path) -> None:
+    """Print the counts of the written files."""
+    msg.info(
+        f"{report.n_input:,} docs read ({report.n_empty:,} empty), pool of "
+        f"{report.n_pool:,}, {report.n_rest:,} outside the pool"
+    )
+    rows = [
+        (name, f"{c['docs']:,}", f"{c['tokens']:,}", f"{c['entities']:,}")
+        for name, c in report.files.items()
+    ]
+    msg.table(
+        rows, header=("file", "docs", "tokens", "entities"), aligns=("l", "r", "r", "r")
+    )
+    msg.good(f"Wrote {len(report.files)} files to {output_dir}")
+
+
+if __name__ == "__main__":
+    app()

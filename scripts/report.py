@@ -1,6 +1,9 @@
 """The project's report: test F1 over labeled sizes and seeds, per-type F1 of
 the best student, speed and size, as Markdown with PNG plots.
 
+Run as ``python scripts/report.py METRICS_DIR OUTPUT.md --speed SPEED.json``
+from the project directory.
+
 Inputs are what the other commands write:
 
 - a directory of metrics JSON files from `evaluate` (`evaluation.evaluate_ner`:
@@ -24,6 +27,15 @@ standard deviation is the sample one (n - 1 in the denominator) and is left
 out for a single seed.
 Pipelines whose benchmark name contains "random" or "speed-only" are labeled
 "speed only": their weights are random and only their cost means something.
+
+With a README (`--readme`), the headline tables (test F1 by labeled size of
+teacher, spaCy ner, baseline, kd-pl and the other students present; words/s at
+batch sizes 1 and 128 and the student's speed-ups) and one line naming their
+files, commits and dates replace what lies between the README's lines
+`<!-- results:start -->` and `<!-- results:end -->`. Every file read must then
+carry the run record ("run": command, commit, dirty, date, machine) that
+`evaluate` and `benchmark` write: results in the README can be traced to what
+produced them.
 """
 
 import math
@@ -45,6 +57,10 @@ from typing import (
 )
 
 import srsly
+import typer
+from spacy.cli._util import Arg, Opt
+from spacy.util import SimpleFrozenDict
+from wasabi import msg
 
 MODELS: Tuple[str, ...] = (
     "teacher",
@@ -73,6 +89,18 @@ SPEED_ONLY_MARKERS = ("random", "speed-only", "speed_only")
 SPEED_ONLY_NOTE = "speed only: random weights"
 F1_PLOT = "f1_by_size.png"
 SPEED_PLOT = "speed_by_batch_size.png"
+# The README's table always has these columns; the other models where present.
+HEADLINE_MODELS: Tuple[str, ...] = (
+    "teacher",
+    "spacy-ner",
+    "student-baseline",
+    "student-kd-pl",
+)
+HEADLINE_BATCH_SIZES: Tuple[int, ...] = (1, 128)
+RESULTS_START = "<!-- results:start -->"
+RESULTS_END = "<!-- results:end -->"
+# More files than this in one directory are named by count, first and last.
+MAX_NAMED_SOURCES = 12
 PathLike = Union[str, Path]
 
 
@@ -166,6 +194,9 @@ class Report:
     ratios (Dict[str, Dict[str, Optional[float]]]): `speed_ratios` (empty
         without speed results or without a student among them).
     runs (Runs): The metrics files read.
+    headline (str): `render_headline`'s tables; with a README, followed by the
+        line of their sources (`render_sources`), as written into it.
+    readme (Optional[Path]): The README updated, if any.
     """
 
     markdown: str
@@ -175,6 +206,8 @@ class Report:
     best_students: Dict[int, str]
     ratios: Dict[str, Dict[str, Optional[float]]]
     runs: Runs
+    headline: str = ""
+    readme: Optional[Path] = None
 
 
 class RunName(NamedTuple):
@@ -645,6 +678,30 @@ def _pipeline_title(name: str) -> str:
     return f"{name} ({SPEED_ONLY_NOTE})" if is_speed_only(name) else name
 
 
+def render_f1_table(
+    f1: Mapping[int, Mapping[str, Stats]], models: Sequence[str]
+) -> str:
+    """The Markdown table of test F1: a row per labeled size, with its number
+    of seeds, a column per model.
+
+    f1 (Mapping[int, Mapping[str, Stats]]): `summarize_f1`'s dict.
+    models (Sequence[str]): The columns, names of `MODELS`.
+    RETURNS (str): The table; "–" where a model has no runs.
+    """
+    rows = []
+    for size, by_model in f1.items():
+        n_seeds = max(stats.n for stats in by_model.values())
+        rows.append(
+            [str(size), str(n_seeds)]
+            + [format_stats(by_model.get(m), n_seeds) for m in models]
+        )
+    return _table(
+        ["labeled", "seeds"] + [MODEL_TITLES[m] for m in models],
+        rows,
+        "r" * (2 + len(models)),
+    )
+
+
 def render_f1_section(
     runs: Runs,
     f1: Mapping[int, Mapping[str, Stats]],
@@ -657,13 +714,6 @@ def render_f1_section(
     """
     parts: List[str] = []
     if f1:
-        rows = []
-        for size, by_model in f1.items():
-            n_seeds = max(stats.n for stats in by_model.values())
-            rows.append(
-                [str(size), str(n_seeds)]
-                + [format_stats(by_model.get(m), n_seeds) for m in MODELS]
-            )
         parts += [
             "## Test F1 by labeled size",
             "Micro F1 (%) on the test set, seqeval (entity level, "
@@ -673,11 +723,7 @@ def render_f1_section(
             "spaCy ner: spaCy's CNN `ner` (`configs/spacy-ner.cfg`); "
             "baseline/kd/pl/kd-pl: the LSTM-CNN-CRF student trained on gold "
             "only, + soft targets, + pseudo-labels, + both.",
-            _table(
-                ["labeled", "seeds"] + [MODEL_TITLES[m] for m in MODELS],
-                rows,
-                "r" * (2 + len(MODELS)),
-            ),
+            render_f1_table(f1, MODELS),
         ]
         repeated = [
             f"{size} labeled: "
@@ -812,6 +858,184 @@ def render_speed_section(
     return parts
 
 
+def headline_models(f1: Mapping[int, Mapping[str, Stats]]) -> List[str]:
+    """The columns of the README's F1 table: `HEADLINE_MODELS`, and the other
+    students where they have runs, in `MODELS` order.
+
+    f1 (Mapping[int, Mapping[str, Stats]]): `summarize_f1`'s dict.
+    RETURNS (List[str]): Model names.
+    """
+    present = {m for by_model in f1.values() for m in by_model}
+    return [m for m in MODELS if m in HEADLINE_MODELS or m in present]
+
+
+def headline_batch_sizes(speed: Mapping[str, Mapping[str, Any]]) -> List[int]:
+    """The batch sizes of the README's speed table: those of
+    `HEADLINE_BATCH_SIZES` that were measured, else the smallest and largest.
+
+    speed (Mapping[str, Mapping[str, Any]]): `read_speed`'s dict.
+    RETURNS (List[int]): Batch sizes, ascending.
+    """
+    sizes = batch_sizes(speed)
+    chosen = [bs for bs in HEADLINE_BATCH_SIZES if bs in sizes]
+    return chosen or sorted({sizes[0], sizes[-1]})
+
+
+def render_speed_table(
+    speed: Mapping[str, Mapping[str, Any]],
+    student: Optional[str],
+    ratios: Mapping[str, Mapping[str, Optional[float]]],
+) -> str:
+    """The README's speed table: words/s of each pipeline at
+    `headline_batch_sizes`, and how many times faster the student is.
+
+    speed (Mapping[str, Mapping[str, Any]]): `read_speed`'s dict.
+    student (Optional[str]): The pipeline compared against; None: no ratios.
+    ratios (Mapping[str, Mapping[str, Optional[float]]]): `speed_ratios`.
+    RETURNS (str): The table, the student's row first.
+    """
+    sizes = headline_batch_sizes(speed)
+    header = ["pipeline"] + [f"words/s, batch {bs}" for bs in sizes]
+    if student is not None:
+        header += [f"`{student}` faster, batch {bs}" for bs in sizes]
+    names = [student] if student is not None else []
+    names += [name for name in speed if name != student]
+    rows = []
+    for name in names:
+        row = [_pipeline_title(name)]
+        row += [_num(_wps(speed[name], bs), ",.0f") for bs in sizes]
+        if student is not None:
+            ratio = ratios.get(name, {})
+            row += [_ratio(ratio.get(str(bs))) for bs in sizes]
+        rows.append(row)
+    return _table(header, rows, "l" + "r" * (len(header) - 1))
+
+
+def render_headline(
+    f1: Mapping[int, Mapping[str, Stats]],
+    speed: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    student: Optional[str] = None,
+    ratios: Mapping[str, Mapping[str, Optional[float]]] = SimpleFrozenDict(),
+) -> str:
+    """The README's tables: test F1 (%) by labeled size of `headline_models`
+    (mean ± std over seeds), then, with speed results, `render_speed_table`.
+
+    f1 (Mapping[int, Mapping[str, Stats]]): `summarize_f1`'s dict.
+    speed (Optional[Mapping[str, Mapping[str, Any]]]): `read_speed`'s dict.
+    student (Optional[str]): The pipeline of `speed` compared against.
+    ratios (Mapping[str, Mapping[str, Optional[float]]]): `speed_ratios`.
+    RETURNS (str): Markdown, the tables separated by a blank line.
+    """
+    parts = [render_f1_table(f1, headline_models(f1))] if f1 else []
+    if speed:
+        parts.append(render_speed_table(speed, student, ratios))
+    return "\n\n".join(parts)
+
+
+def check_run_record(data: Any, path: PathLike) -> Dict[str, Any]:
+    """The run record of a results file (the "run" object that `evaluate` and
+    `benchmark` write): a figure without one cannot be traced.
+
+    data (Any): The file's JSON content.
+    path (Union[str, Path]): The file, for the error message.
+    RETURNS (Dict[str, Any]): The record, with at least "commit" and "date".
+    """
+    record = data.get("run") if isinstance(data, dict) else None
+    if not isinstance(record, dict):
+        raise ValueError(
+            f"{path} has no run record (a 'run' object: command, commit, "
+            "date, machine): write it again with `evaluate --output` or "
+            "`benchmark --output`, which add one"
+        )
+    if "commit" not in record or not isinstance(record.get("date"), str):
+        raise ValueError(f"{path}: its run record has no 'commit' or no 'date'")
+    return record
+
+
+def run_records(
+    runs: Runs, speed_path: Optional[PathLike] = None
+) -> Dict[Path, Dict[str, Any]]:
+    """The run records of every metrics file read and of the speed results.
+
+    runs (Runs): `read_runs`'s result.
+    speed_path (Optional[Union[str, Path]]): `benchmark`'s JSON.
+    RETURNS (Dict[Path, Dict[str, Any]]): File to its run record: grid runs,
+        other runs, then the speed results.
+    """
+    records = {
+        run.path: check_run_record(run.metrics, run.path)
+        for run in [*runs.grid, *runs.other]
+    }
+    if speed_path is not None:
+        path = Path(speed_path)
+        records[path] = check_run_record(read_json(path), path)
+    return records
+
+
+def _commit_title(record: Mapping[str, Any]) -> str:
+    commit = record.get("commit")
+    if not commit:
+        return "none (not a git checkout)"
+    return f"`{str(commit)[:7]}`" + (" (dirty)" if record.get("dirty") else "")
+
+
+def render_sources(records: Mapping[Path, Mapping[str, Any]], base: Path) -> str:
+    """One line naming results files (their directories relative to `base`),
+    the commits and the dates of their run records.
+
+    records (Mapping[Path, Mapping[str, Any]]): `run_records`' dict.
+    base (Path): The directory of the document that links the files.
+    RETURNS (str): "Source: `dir/` a.json, b.json; commit `abc1234`; run
+        2026-12-01." (commits and dates: every distinct one, sorted; a
+        directory of more than `MAX_NAMED_SOURCES` files by count, first and
+        last name).
+    """
+    by_dir: Dict[str, List[str]] = {}
+    for path in records:
+        by_dir.setdefault(_link(path.parent, base), []).append(path.name)
+    files = "; ".join(
+        f"`{directory}/` "
+        + (
+            ", ".join(names)
+            if len(names) <= MAX_NAMED_SOURCES
+            else f"{len(names)} files ({names[0]} … {names[-1]})"
+        )
+        for directory, names in by_dir.items()
+    )
+    commits = sorted({_commit_title(record) for record in records.values()})
+    dates = sorted({str(record["date"])[:10] for record in records.values()})
+    return (
+        f"Source: {files}; {'commit' if len(commits) == 1 else 'commits'} "
+        f"{', '.join(commits)}; run {dates[0]}"
+        + (f" to {dates[-1]}" if len(dates) > 1 else "")
+        + "."
+    )
+
+
+def replace_results_block(text: str, block: str, path: PathLike) -> str:
+    """Put `block` between the lines `RESULTS_START` and `RESULTS_END` of a
+    document, instead of what was there; the same block twice gives the same
+    text.
+
+    text (str): The document (a README).
+    block (str): The Markdown to put there.
+    path (Union[str, Path]): The document's file, for the error message.
+    RETURNS (str): The new text.
+    """
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.strip() == RESULTS_START]
+    ends = [i for i, line in enumerate(lines) if line.strip() == RESULTS_END]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise ValueError(
+            f"{path} needs one line {RESULTS_START} and, below it, one line "
+            f"{RESULTS_END} around the generated results; found "
+            f"{len(starts)} start and {len(ends)} end lines"
+            + (", end first" if starts and ends and ends[0] < starts[0] else "")
+        )
+    middle = "\n" + block.strip("\n") + "\n\n"
+    return "".join(lines[: starts[0] + 1]) + middle + "".join(lines[ends[0] :])
+
+
 def write_report(
     metrics_dir: PathLike,
     output: PathLike,
@@ -820,9 +1044,10 @@ def write_report(
     plots_dir: Optional[PathLike] = None,
     student: Optional[str] = None,
     plots: bool = True,
+    readme: Optional[PathLike] = None,
 ) -> Report:
     """Read the metrics (and speed results), draw the plots and write the
-    Markdown report.
+    Markdown report; optionally put the headline tables into a README.
 
     metrics_dir (Union[str, Path]): The directory of metrics JSON files.
     output (Union[str, Path]): The Markdown file to write.
@@ -832,6 +1057,11 @@ def write_report(
     student (Optional[str]): The pipeline of the speed results to compare the
         others against (default: `find_student`).
     plots (bool): Draw the plots (needs matplotlib).
+    readme (Optional[Union[str, Path]]): A document whose lines between
+        `RESULTS_START` and `RESULTS_END` become `render_headline`'s tables
+        and `render_sources`' line. Every metrics file and the speed results
+        then need a run record, the directory grid runs, and the document
+        both markers; otherwise nothing is written.
     RETURNS (Report): The report and what went into it.
     """
     output = Path(output)
@@ -839,21 +1069,35 @@ def write_report(
     runs = read_runs(metrics_dir, exclude=[speed_path] if speed_path else [])
     f1 = summarize_f1(runs.grid)
     best = {size: m for size, by in f1.items() if (m := best_student(by))}
-    plot_dir = Path(plots_dir) if plots_dir is not None else output.parent
-    plot_paths: List[Path] = []
-    f1_link = speed_link = None
-    if plots and f1:
-        plot_paths.append(plot_f1_by_size(f1, plot_dir / F1_PLOT))
-        f1_link = _link(plot_paths[-1], output.parent)
     ratios: Dict[str, Dict[str, Optional[float]]] = {}
     student_name = None
     if speed is not None:
         student_name = find_student(speed, student)
         if student_name is not None:
             ratios = speed_ratios(speed, student_name)
-        if plots:
-            plot_paths.append(plot_speed(speed, plot_dir / SPEED_PLOT))
-            speed_link = _link(plot_paths[-1], output.parent)
+    headline = render_headline(f1, speed, student_name, ratios)
+    readme_path = new_readme = None
+    if readme is not None:
+        readme_path = Path(readme)
+        if not f1:
+            raise ValueError(
+                f"No <model>-<size>-<seed>.json files in {metrics_dir}: nothing "
+                f"for the table of {readme_path}"
+            )
+        sources = render_sources(run_records(runs, speed_path), readme_path.parent)
+        headline += "\n\n" + sources
+        new_readme = replace_results_block(
+            readme_path.read_text(encoding="utf8"), headline, readme_path
+        )
+    plot_dir = Path(plots_dir) if plots_dir is not None else output.parent
+    plot_paths: List[Path] = []
+    f1_link = speed_link = None
+    if plots and f1:
+        plot_paths.append(plot_f1_by_size(f1, plot_dir / F1_PLOT))
+        f1_link = _link(plot_paths[-1], output.parent)
+    if plots and speed is not None:
+        plot_paths.append(plot_speed(speed, plot_dir / SPEED_PLOT))
+        speed_link = _link(plot_paths[-1], output.parent)
     parts = [
         "# spacy-kd-ner: results",
         f"From {len(runs.grid) + len(runs.other)} metrics files in "
@@ -871,6 +1115,8 @@ def write_report(
     markdown = "\n\n".join(parts) + "\n"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown, encoding="utf8")
+    if readme_path is not None and new_readme is not None:
+        readme_path.write_text(new_readme, encoding="utf8")
     return Report(
         markdown=markdown,
         output=output,
@@ -879,4 +1125,82 @@ def write_report(
         best_students=best,
         ratios=ratios,
         runs=runs,
+        headline=headline,
+        readme=readme_path,
     )
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def report_cli(
+    metrics_dir: Path = Arg(
+        ..., help="Directory of metrics JSON files from `evaluate`", file_okay=False
+    ),
+    output: Path = Arg(..., help="Output Markdown file", dir_okay=False),
+    speed: Optional[Path] = Opt(
+        None, "--speed", "-s", help="Speed JSON from `benchmark`", dir_okay=False
+    ),
+    plots_dir: Optional[Path] = Opt(
+        None,
+        "--plots-dir",
+        "-p",
+        help="Where to write the PNG plots (default: the output's directory)",
+        file_okay=False,
+    ),
+    student: Optional[str] = Opt(
+        None,
+        "--student",
+        help="Pipeline of the speed JSON to compare the others against "
+        "(default: 'student', else the first named student*)",
+    ),
+    no_plots: bool = Opt(False, "--no-plots", help="Do not draw the plots"),
+    readme: Optional[Path] = Opt(
+        None,
+        "--readme",
+        "-r",
+        help=f"Put the headline tables and their sources between the lines "
+        f"{RESULTS_START} and {RESULTS_END} of this file",
+        exists=True,
+        dir_okay=False,
+    ),
+):
+    """
+    Write a Markdown report of the metrics files named
+    <model>-<size>-<seed>.json (model: teacher, spacy-ner, student-baseline,
+    student-kd, student-pl, student-kd-pl): mean and standard deviation over
+    seeds of the test F1 per labeled size, the per-type F1 of the best
+    student, other metrics files in a table of their own, and, with --speed,
+    words/s by batch size, size and memory of each pipeline and the student's
+    speed-ups. Plots (PNG, matplotlib): F1 against labeled size, words/s
+    against batch size. With --readme, the README's tables (F1 of teacher,
+    spaCy ner and students by labeled size; words/s at batch 1 and 128 and the
+    student's speed-ups) and a line naming their files, commits and dates
+    replace the text between its markers; every file then needs the run
+    record that `evaluate` and `benchmark` write.
+    """
+    try:
+        result = write_report(
+            metrics_dir,
+            output,
+            speed_path=speed,
+            plots_dir=plots_dir,
+            student=student,
+            plots=not no_plots,
+            readme=readme,
+        )
+    except (OSError, ValueError) as e:
+        msg.fail("Cannot write the report", str(e), exits=1)
+        raise  # not reached: msg.fail exits
+    for path in result.runs.skipped:
+        msg.info(f"Skipped {path}: no metrics in it")
+    for path in result.plots:
+        msg.good(f"Saved plot {path}")
+    msg.good(f"Saved report {result.output}")
+    if result.readme is not None:
+        msg.good(f"Updated the results in {result.readme}")
+
+
+if __name__ == "__main__":
+    app()
