@@ -1,21 +1,17 @@
 """scripts/train.py: the project's teacher and student command lines."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "train.py"
+import train
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def train_script():
-    spec = importlib.util.spec_from_file_location("train_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return train
 
 
 def option(argv, name):
