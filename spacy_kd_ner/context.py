@@ -27,6 +27,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from .conll import read_docbin
+from .doc_text import doc_preview
 
 TARGET = "kd_ner_target"
 """``user_data`` key of a window doc: (start, end) of its sentence's tokens."""
@@ -72,7 +73,7 @@ class ContextSource:
             document, index = _provenance(doc)
             if document is None or index != i:
                 raise ContextError(
-                    f"Sentence {i} of the context source {name} ({_preview(doc)}) "
+                    f"Sentence {i} of the context source {name} ({doc_preview(doc)}) "
                     f"does not record its place: its user data has "
                     f"{DOC_KEY}={document!r}, {SENT_KEY}={index!r}, expected "
                     f"{SENT_KEY}={i}. The source must be a whole file converted "
@@ -140,14 +141,14 @@ class ContextSource:
         document, index = _provenance(doc)
         if index is None:
             raise ContextError(
-                f"The doc {_preview(doc)} does not say where it comes from: its "
+                f"The doc {doc_preview(doc)} does not say where it comes from: its "
                 f"user data has no {SENT_KEY!r}. Convert the corpus with `kd-ner "
                 f"convert --user-data` (`kd-ner split` keeps it) to read its docs "
                 f"in context."
             )
         if not 0 <= index < len(self.sentences):
             raise ContextError(
-                f"The doc {_preview(doc)} is sentence {index}, but the context "
+                f"The doc {doc_preview(doc)} is sentence {index}, but the context "
                 f"source {self.name} has {len(self.sentences)} sentences: is it "
                 f"the file this doc was converted from?"
             )
@@ -156,9 +157,9 @@ class ContextSource:
             document is not None and document != self._documents[index]
         ):
             raise ContextError(
-                f"The doc {_preview(doc)} is sentence {index} of document "
+                f"The doc {doc_preview(doc)} is sentence {index} of document "
                 f"{document}, but that sentence of the context source "
-                f"{self.name} is {_preview(source)} (document "
+                f"{self.name} is {doc_preview(source)} (document "
                 f"{self._documents[index]}): is it the file this doc was "
                 f"converted from?"
             )
@@ -170,7 +171,7 @@ def target_bounds(window: Doc) -> Tuple[int, int]:
     bounds = window.user_data.get(TARGET)
     if bounds is None:
         raise ContextError(
-            f"The doc {_preview(window)} is not a window doc: no {TARGET!r} in "
+            f"The doc {doc_preview(window)} is not a window doc: no {TARGET!r} in "
             f"its user data."
         )
     start, end = bounds
@@ -232,8 +233,3 @@ def _iob_tags(doc: Doc) -> List[Optional[str]]:
         else:
             tags.append(f"{token.ent_iob_}-{token.ent_type_}")
     return tags
-
-
-def _preview(doc: Doc) -> str:
-    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
-    return repr(text)
