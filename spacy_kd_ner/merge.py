@@ -50,20 +50,20 @@ class MergeStats:
     tokens (int): Tokens in the output.
     docs_with_gold (int): Output docs with gold entity annotation.
     shards (int): Shards in the output.
-    shards_resumed (int): Shards kept from an interrupted merge.
     weights (List[float]): Each input's weight, normalised to sum to 1.
     tags (List[str]): The tag list of the distributions.
     seconds (float): Wall time.
+    shards_resumed (int): Shards kept from an interrupted merge.
     """
 
     docs: int = 0
     tokens: int = 0
     docs_with_gold: int = 0
     shards: int = 0
-    shards_resumed: int = 0
     weights: List[float] = field(default_factory=list)
     tags: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    shards_resumed: int = 0
 
 
 def merge_annotations(

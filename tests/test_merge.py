@@ -8,7 +8,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-import spacy_kd_ner.annotated_corpus as annotated_corpus_module
+import spacy_kd_ner.merge as merge_module
 from spacy_kd_ner.annotate import annotate_corpus
 from spacy_kd_ner.annotated_corpus import (
     FORMAT,
@@ -126,37 +126,36 @@ def test_interrupted_merge_resumes(tmp_path, inputs, monkeypatch):
     expected = tmp_path / "expected"
     merge_annotations([a, b], expected, weights=[1, 3], shard_size=2)
     out = tmp_path / "merged"
-    calls = []
+    merged = merge_module._merged
 
-    def failing_write_shard(path, docs):
-        if calls:
+    def interrupted(paths, docs, weights, tags, index):
+        if index >= 2:  # in the second shard
             raise KeyboardInterrupt
-        calls.append(path)
-        return write_shard(path, docs)
+        return merged(paths, docs, weights, tags, index)
 
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", failing_write_shard)
+    monkeypatch.setattr(merge_module, "_merged", interrupted)
     with pytest.raises(KeyboardInterrupt):
         merge_annotations([a, b], out, weights=[1, 3], shard_size=2)
     assert not out.exists() and not is_complete(out)
-    assert list(tmp_path.glob(".merged.partial/shard-*.spacy"))
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", write_shard)
+    assert len(list(tmp_path.glob(".merged.partial/shard-*.spacy"))) == 1
+    monkeypatch.setattr(merge_module, "_merged", merged)
     stats = merge_annotations([a, b], out, weights=[1, 3], shard_size=2)
     assert stats.shards == 2 and stats.shards_resumed == 1
     assert (stats.docs, stats.tokens, stats.docs_with_gold) == (4, 12, 2)
     assert not list(tmp_path.glob(".merged.partial"))
-    for merged, want in zip(scores(out), scores(expected)):
-        numpy.testing.assert_allclose(merged, want, atol=1e-6)
+    for got, want in zip(scores(out), scores(expected)):
+        numpy.testing.assert_allclose(got, want, atol=1e-6)
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest == {
         **json.loads((expected / MANIFEST).read_text()),
         "seconds": manifest["seconds"],
         "created": manifest["created"],
     }
-    # Other weights are another merge: nothing is resumed.
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", failing_write_shard)
+    # Other weights make another merge: nothing of it is resumed.
+    monkeypatch.setattr(merge_module, "_merged", interrupted)
     with pytest.raises(KeyboardInterrupt):
         merge_annotations([a, b], tmp_path / "other", shard_size=2)
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", write_shard)
+    monkeypatch.setattr(merge_module, "_merged", merged)
     other = merge_annotations([a, b], tmp_path / "other", weights=[1, 3], shard_size=2)
     assert other.shards_resumed == 0
 
