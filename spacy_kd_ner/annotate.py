@@ -96,6 +96,8 @@ def find_teacher_pipe(nlp: Language, name: Optional[str] = None) -> EntityTagger
     nlp (Language): The teacher pipeline.
     name (Optional[str]): The component's name.
     RETURNS (EntityTaggerPipe): The component.
+    RAISES AnnotateError: No such component, one that is no kd_ner
+        component, or (without `name`) not exactly one kd_ner component.
     """
     if name is not None:
         if name not in nlp.pipe_names:
@@ -173,6 +175,8 @@ def teacher_pipes(
     names (Sequence[str]): How errors name each pipeline (e.g. its path).
     component (Optional[str]): The kd_ner component, if there are several.
     RETURNS (List[Teacher]): (pipeline, component) per teacher.
+    RAISES AnnotateError: No pipelines, one without its kd_ner component
+        (`find_teacher_pipe`), or teachers over different tags.
     """
     if not pipelines:
         raise AnnotateError("No teacher pipeline given.")
@@ -384,5 +388,9 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 
 def stats_dict(stats: AnnotateStats) -> Dict[str, Any]:
-    """The stats as a JSON-serializable dict (with docs/s)."""
+    """The stats as a JSON-serializable dict.
+
+    stats (AnnotateStats): The stats.
+    RETURNS (Dict[str, Any]): Their fields and ``docs_per_second``.
+    """
     return {**asdict(stats), "docs_per_second": stats.docs_per_second}

@@ -266,7 +266,10 @@ def benchmark_pipeline(
     `benchmark_pipelines` runs it).
 
     model_path (Union[str, Path]): A pipeline directory (or package name).
-    corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs.
+    corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs
+        (`docbins.read_corpus`).
+    batch_sizes, n_runs, warmup_docs, n_threads, max_docs: As for
+        `benchmark_speed`.
     code_path (Optional[Union[str, Path]]): A Python file to import first
         (registered functions), as spaCy's `--code`.
     RETURNS (Dict[str, Any]): `benchmark_speed`'s keys plus `model_path`,
@@ -331,6 +334,8 @@ def benchmark_pipelines(
     model_paths (Mapping[str, Union[str, Path]]): Names (for the report) to
         pipeline directories.
     corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs.
+    batch_sizes, n_runs, warmup_docs, n_threads, max_docs, code_path: As for
+        `benchmark_pipeline`.
     isolate (bool): Run each pipeline in a process of its own.
     RETURNS (Dict[str, Dict[str, Any]]): For each name, `benchmark_pipeline`'s
         dict plus `isolated` (bool).

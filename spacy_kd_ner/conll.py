@@ -271,9 +271,9 @@ def convert_conll(
     vocab (Optional[Vocab]): By default that of ``spacy.blank("en")``.
     store_user_data (bool): Keep ``doc.user_data`` (``conll_doc``,
         ``conll_sent``, ``conll_line``) in the DocBin. Off by default: srsly
-        packs each Doc's user data separately, which makes writing, and every
-        later read of the DocBin (each training epoch), several times slower.
-        Without it the DocBin holds no document boundaries, so the check of
+        packs each Doc's user data separately, which slows down writing the
+        DocBin and every later read of it (each training epoch). Without it
+        the DocBin holds no document boundaries, so the check of
         ``docstarts`` is skipped.
     RETURNS (ConversionStats): The counts read, which the DocBin matches.
     """

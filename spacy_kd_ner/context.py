@@ -41,7 +41,14 @@ class ContextError(ValueError):
 
 @dataclass
 class ContextCounts:
-    """What `write_window_docs` read and wrote."""
+    """What `write_window_docs` read and wrote.
+
+    docs (int): Sentence docs read, one window doc written for each.
+    sentence_tokens (int): Tokens of the sentences.
+    context_tokens (int): Tokens of context added around them.
+    entities_read (int): Entities of the sentence docs.
+    entities_written (int): Entities of the window docs (the same ones).
+    """
 
     docs: int = 0
     sentence_tokens: int = 0
@@ -83,14 +90,26 @@ class ContextSource:
 
     @classmethod
     def from_disk(cls, path: Union[str, Path], window: int) -> "ContextSource":
-        """The source from a ``.spacy`` file written by ``convert --user-data``."""
+        """The source from a ``.spacy`` file written by ``convert --user-data``.
+
+        path (Union[str, Path]): The file.
+        window (int): Sentences of context on each side.
+        RETURNS (ContextSource): The source, named by `path`.
+        RAISES ContextError: No file at `path`, or one whose docs do not
+            record their place.
+        """
         path = Path(path)
         if not path.is_file():
             raise ContextError(f"No context source at {path}: expected a .spacy file.")
         return cls(read_docbin(path), window, name=str(path))
 
     def bounds(self, index: int) -> Tuple[int, int]:
-        """The first and last (inclusive) sentence of sentence `index`'s window."""
+        """The window of a sentence of the source: up to `window` sentences
+        on each side, within its document.
+
+        index (int): The sentence's index in the source.
+        RETURNS (Tuple[int, int]): Its first and last (inclusive) sentence.
+        """
         document = self._documents[index]
         lo = index
         while lo > max(0, index - self.window) and self._documents[lo - 1] == document:
@@ -167,7 +186,12 @@ class ContextSource:
 
 
 def target_bounds(window: Doc) -> Tuple[int, int]:
-    """The (start, end) token offsets of a window doc's sentence."""
+    """Where a window doc's sentence lies in it.
+
+    window (Doc): A window doc (from `ContextSource.window_doc`).
+    RETURNS (Tuple[int, int]): The (start, end) token offsets of its sentence.
+    RAISES ContextError: The doc is not a window doc.
+    """
     bounds = window.user_data.get(TARGET)
     if bounds is None:
         raise ContextError(
