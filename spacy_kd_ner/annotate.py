@@ -8,22 +8,15 @@ tag list; see ``scores.py``). Several teachers over the same tags (say, one
 fine-tuned per seed) make an ensemble: each token's distribution is the mean
 of theirs.
 
-The output is a directory of shards (``shard-00000.spacy``, ...) that spaCy's
-``Corpus`` reader reads as one corpus (``--paths.train OUTPUT``). Shards are
-written into a hidden sibling directory (``.<name>.partial``) that spaCy's
-readers skip; the manifest (``manifest.json``) is written last and the
-directory then renamed to OUTPUT, so an OUTPUT directory always holds a
-complete annotation. An interrupted run resumes: shards already written by a
-run with the same input, teacher and shard size are kept.
+The output is an annotated corpus (``annotated_corpus.py``): a directory of
+shards that spaCy's ``Corpus`` reads as one corpus (``--paths.train OUTPUT``),
+complete once it exists; an interrupted run with the same input, teachers and
+shard size resumes from its last complete shard.
 
 Memory stays flat: one input ``.spacy`` file and one shard of docs at a time.
 """
 
-import json
-import os
-import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -44,27 +37,19 @@ from typing import (
 import numpy
 from spacy import util
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
-from spacy.vocab import Vocab
+from spacy.tokens import Doc
 from thinc.types import Floats2d
 
+from .annotated_corpus import FORMAT, AnnotateError, ShardWriter, file_id
 from .context import ContextSource, target_bounds
+from .doc_text import unannotated_copy
+from .docbins import count_docbin_docs, docbin_paths, read_docbins
 from .pipeline import EntityTaggerPipe
 from .scores import set_teacher_scores
-
-FORMAT = "spacy-kd-ner.annotated.v1"
-MANIFEST = "manifest.json"
-STATE = "state.json"
-SHARD_TEMPLATE = "shard-{:05d}.spacy"
-PARTIAL_SUFFIX = ".partial"
 
 TeacherRef = Union[str, Path, Language]
 # A teacher pipeline and its kd_ner component.
 Teacher = Tuple[Language, EntityTaggerPipe]
-
-
-class AnnotateError(ValueError):
-    """The teacher, the input or the output of `annotate` is unusable."""
 
 
 @dataclass
@@ -111,6 +96,8 @@ def find_teacher_pipe(nlp: Language, name: Optional[str] = None) -> EntityTagger
     nlp (Language): The teacher pipeline.
     name (Optional[str]): The component's name.
     RETURNS (EntityTaggerPipe): The component.
+    RAISES AnnotateError: No such component, one that is no kd_ner
+        component, or (without `name`) not exactly one kd_ner component.
     """
     if name is not None:
         if name not in nlp.pipe_names:
@@ -133,15 +120,6 @@ def find_teacher_pipe(nlp: Language, name: Optional[str] = None) -> EntityTagger
             + ("; name one." if pipes else ".")
         )
     return pipes[0]
-
-
-def unannotated_copy(vocab: Vocab, doc: Doc) -> Doc:
-    """A doc with the same words and spaces as `doc` and nothing else, in `vocab`."""
-    return Doc(
-        vocab,
-        words=[token.text for token in doc],
-        spaces=[bool(token.whitespace_) for token in doc],
-    )
 
 
 def annotate_docs(
@@ -197,6 +175,8 @@ def teacher_pipes(
     names (Sequence[str]): How errors name each pipeline (e.g. its path).
     component (Optional[str]): The kd_ner component, if there are several.
     RETURNS (List[Teacher]): (pipeline, component) per teacher.
+    RAISES AnnotateError: No pipelines, one without its kd_ner component
+        (`find_teacher_pipe`), or teachers over different tags.
     """
     if not pipelines:
         raise AnnotateError("No teacher pipeline given.")
@@ -279,84 +259,6 @@ def _distributions(
     return result
 
 
-def input_files(path: Union[str, Path]) -> List[Path]:
-    """The .spacy files of a corpus: the file itself, or every .spacy file
-    under a directory (sorted, skipping hidden names, as spaCy's Corpus does).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise AnnotateError(f"No corpus at {path}.")
-    if not path.is_dir():
-        return [path]
-    files = sorted(
-        p
-        for p in path.rglob("*.spacy")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise AnnotateError(f"No .spacy files under {path}.")
-    return files
-
-
-def read_docs(paths: Iterable[Path], vocab: Vocab) -> Iterator[Doc]:
-    """The docs of .spacy files, one file in memory at a time, user data kept."""
-    for path in paths:
-        doc_bin = DocBin(store_user_data=True).from_disk(path)
-        yield from doc_bin.get_docs(vocab)
-        del doc_bin
-
-
-def count_docs(paths: Iterable[Path]) -> int:
-    """The number of docs in .spacy files."""
-    return sum(len(DocBin().from_disk(p)) for p in paths)
-
-
-def is_complete(path: Union[str, Path]) -> bool:
-    """Whether `path` is a complete output of `annotate_corpus`."""
-    manifest = Path(path) / MANIFEST
-    if not manifest.is_file():
-        return False
-    try:
-        data = json.loads(manifest.read_text(encoding="utf8"))
-    except ValueError:
-        return False
-    return data.get("format") == FORMAT and all(
-        (Path(path) / shard["file"]).is_file() for shard in data.get("shards", [])
-    )
-
-
-def read_manifest(path: Union[str, Path]) -> Dict[str, Any]:
-    """The manifest of a complete `annotate_corpus` output."""
-    if not is_complete(path):
-        raise AnnotateError(
-            f"{path} is not a complete annotated corpus (no valid {MANIFEST}): it "
-            f"was not written by `annotate`, or that run did not finish."
-        )
-    return json.loads((Path(path) / MANIFEST).read_text(encoding="utf8"))
-
-
-def read_annotated(
-    path: Union[str, Path], vocab: Optional[Vocab] = None
-) -> Iterator[Doc]:
-    """The docs of an annotated corpus: a complete `annotate_corpus` output
-    directory (checked), or a .spacy file.
-
-    path (Union[str, Path]): The corpus.
-    vocab (Optional[Vocab]): By default that of a blank English pipeline.
-    YIELDS (Doc): The docs, with their teacher scores.
-    """
-    if vocab is None:
-        vocab = Vocab()
-    path = Path(path)
-    if path.is_dir():
-        manifest = read_manifest(path)
-        files = [path / shard["file"] for shard in manifest["shards"]]
-    else:
-        files = input_files(path)
-    yield from read_docs(files, vocab)
-
-
 def annotate_corpus(
     model: Union[TeacherRef, Sequence[TeacherRef]],
     input_path: Union[str, Path],
@@ -374,7 +276,8 @@ def annotate_corpus(
     model (Union[TeacherRef, Sequence[TeacherRef]]): The teacher pipeline or
         its path; or several, over the same tags, whose distributions are
         averaged (an ensemble).
-    input_path (Union[str, Path]): A .spacy file or a directory of them.
+    input_path (Union[str, Path]): A .spacy file or a directory of them
+        (`docbins.docbin_paths`).
     output_path (Union[str, Path]): The output directory of shards.
     batch_size (int): Batch size of `nlp.pipe`.
     shard_size (int): Docs per output shard.
@@ -384,6 +287,9 @@ def annotate_corpus(
     context (Optional[ContextSource]): Read each doc in the context of its
         source document (see `annotate_docs`).
     RETURNS (AnnotateStats): The counts.
+    RAISES AnnotateError: Bad sizes, an input without docs to read, teachers
+        that disagree on their tags, an output that `check_output` refuses,
+        or an input that changed during the run.
     """
     if batch_size < 1 or shard_size < 1:
         raise AnnotateError(
@@ -392,31 +298,32 @@ def annotate_corpus(
         )
     start_time = time.time()
     output_path = Path(output_path)
-    check_output(output_path, overwrite)
-    files = input_files(input_path)
+    writer = ShardWriter(output_path, overwrite=overwrite)
+    try:
+        files = docbin_paths(input_path)
+    except (OSError, ValueError) as err:
+        raise AnnotateError(str(err)) from None
     refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
     pipelines = [r if isinstance(r, Language) else util.load_model(r) for r in refs]
     model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
     teachers = teacher_pipes(pipelines, model_ids, component)
     nlp, pipe = teachers[0]
     tags = pipe.tag_names
-    state = {
-        "format": FORMAT,
-        "input": [_file_id(p) for p in files],
-        "model": model_ids[0] if len(model_ids) == 1 else model_ids,
-        "component": pipe.name,
-        "tags": tags,
-        "shard_size": shard_size,
-        "context": None
-        if context is None
-        else {"source": context.name, "window": context.window},
-    }
-    work = output_path.parent / f".{output_path.name}{PARTIAL_SUFFIX}"
-    resumable = _prepare_workdir(work, state)
-    n_total = count_docs(files)
-    n_shards = -(-n_total // shard_size)
+    writer.begin(
+        {
+            "format": FORMAT,
+            "input": [file_id(p) for p in files],
+            "model": model_ids[0] if len(model_ids) == 1 else model_ids,
+            "component": pipe.name,
+            "tags": tags,
+            "shard_size": shard_size,
+            "context": None
+            if context is None
+            else {"source": context.name, "window": context.window},
+        }
+    )
+    n_total = count_docbin_docs(files)
     stats = AnnotateStats(docs_read=n_total, tags=list(tags))
-    shards: List[Dict[str, Any]] = []
     bar = _progress_bar(n_total * len(teachers), progress)
 
     def update(n: int) -> None:
@@ -424,105 +331,45 @@ def annotate_corpus(
             bar.update(n)
 
     try:
-        docs = read_docs(files, nlp.vocab)
-        for index in range(n_shards):
+        docs = read_docbins(files, nlp.vocab)
+        for _ in range(-(-n_total // shard_size)):
             chunk = list(islice(docs, shard_size))
-            shard_path = work / SHARD_TEMPLATE.format(index)
-            if resumable and shard_path.is_file():
-                info = _shard_info(shard_path, chunk)
-                stats.shards_resumed += 1
+            if writer.can_resume():
+                writer.resume(chunk)
                 update(len(chunk))
             else:
                 teacher_start = time.time()
                 _annotate_chunk(teachers, chunk, batch_size, update, context)
                 stats.teacher_seconds += time.time() - teacher_start
-                info = write_shard(shard_path, chunk)
+                writer.write(chunk)
                 stats.docs_annotated += len(chunk)
-            shards.append(info)
-            stats.docs_written += info["n_docs"]
-            stats.tokens += info["n_tokens"]
-            stats.docs_with_gold += info["n_docs_with_gold"]
     finally:
         if bar is not None:
             bar.close()
+    totals = writer.totals()
+    stats.docs_written = totals["n_docs"]
+    stats.tokens = totals["n_tokens"]
+    stats.docs_with_gold = totals["n_docs_with_gold"]
+    stats.shards = len(writer.shards)
+    stats.shards_resumed = writer.n_resumed
     if stats.docs_written != n_total:
         raise AnnotateError(
             f"Wrote {stats.docs_written} docs but the input has {n_total}: the "
             f"input changed during the run."
         )
-    stats.shards = len(shards)
     stats.seconds = time.time() - start_time
-    manifest = {
-        **state,
-        "input": [str(p) for p in files],
-        "n_docs": stats.docs_written,
-        "n_tokens": stats.tokens,
-        "n_docs_with_gold": stats.docs_with_gold,
-        "shards": shards,
-        "batch_size": batch_size,
-        "seconds": round(stats.seconds, 2),
-        "teacher_seconds": round(stats.teacher_seconds, 2),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (work / STATE).unlink()
-    write_json(work / MANIFEST, manifest)
-    publish(work, output_path)
+    writer.publish(
+        {"input": [str(p) for p in files]},
+        {
+            "batch_size": batch_size,
+            "seconds": round(stats.seconds, 2),
+            "teacher_seconds": round(stats.teacher_seconds, 2),
+        },
+    )
     stats.size_bytes = sum(
         p.stat().st_size for p in output_path.iterdir() if p.is_file()
     )
     return stats
-
-
-def check_output(output_path: Path, overwrite: bool) -> None:
-    """Refuse an output path that is a file, a directory that is not an
-    annotated corpus, or (without `overwrite`) a complete annotated corpus."""
-    if output_path.is_file():
-        raise AnnotateError(
-            f"The output {output_path} is a file: `annotate` writes a directory of "
-            f"shards (spaCy's Corpus reads it as one corpus)."
-        )
-    if output_path.is_dir() and any(output_path.iterdir()):
-        if not is_complete(output_path):
-            raise AnnotateError(
-                f"The output directory {output_path} exists and is not an "
-                f"annotated corpus; refusing to overwrite it. Pass a new path."
-            )
-        if not overwrite:
-            raise AnnotateError(
-                f"The output {output_path} already holds a complete annotated "
-                f"corpus; pass --overwrite to replace it."
-            )
-
-
-def _prepare_workdir(work: Path, state: Dict[str, Any]) -> bool:
-    """Create the work dir; True if it holds shards of the same run to resume."""
-    state_path = work / STATE
-    if work.is_dir() and state_path.is_file():
-        try:
-            same = json.loads(state_path.read_text(encoding="utf8")) == json.loads(
-                json.dumps(state)
-            )
-        except ValueError:
-            same = False
-        if same:
-            return True
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    write_json(state_path, state)
-    return False
-
-
-def publish(work: Path, output_path: Path) -> None:
-    """Move a complete work directory to `output_path`, replacing what is
-    there only once the new one is in place."""
-    trash = None
-    if output_path.exists():
-        trash = output_path.parent / f".{output_path.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(output_path, trash)
-    os.replace(work, output_path)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:
@@ -530,49 +377,6 @@ def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:
         return f"<in-memory pipeline {nlp.meta.get('name', '')!r}>"
     path = Path(model)
     return str(path.resolve()) if path.exists() else str(model)
-
-
-def _file_id(path: Path) -> List[Any]:
-    stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-
-
-def _doc_counts(docs: List[Doc]) -> Dict[str, int]:
-    return {
-        "n_docs": len(docs),
-        "n_tokens": sum(len(doc) for doc in docs),
-        "n_docs_with_gold": sum(1 for doc in docs if _has_gold(doc)),
-    }
-
-
-def _has_gold(doc: Doc) -> bool:
-    return len(doc) > 0 and doc.has_annotation("ENT_IOB")
-
-
-def write_shard(path: Path, docs: List[Doc]) -> Dict[str, Any]:
-    """Write docs (user data kept) atomically; return the manifest's entry."""
-    doc_bin = DocBin(store_user_data=True, docs=docs)
-    tmp = path.with_name(f".{path.name}.tmp")
-    doc_bin.to_disk(tmp)
-    os.replace(tmp, path)
-    return {"file": path.name, **_doc_counts(docs)}
-
-
-def _shard_info(path: Path, chunk: List[Doc]) -> Dict[str, Any]:
-    n_docs = len(DocBin().from_disk(path))
-    if n_docs != len(chunk):
-        raise AnnotateError(
-            f"The shard {path} of an interrupted run holds {n_docs} docs, expected "
-            f"{len(chunk)}; remove {path.parent} to start afresh."
-        )
-    return {"file": path.name, **_doc_counts(chunk)}
-
-
-def write_json(path: Path, data: Dict[str, Any]) -> None:
-    """Write JSON atomically (a manifest is either whole or absent)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
-    os.replace(tmp, path)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -584,5 +388,9 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 
 def stats_dict(stats: AnnotateStats) -> Dict[str, Any]:
-    """The stats as a JSON-serializable dict (with docs/s)."""
+    """The stats as a JSON-serializable dict.
+
+    stats (AnnotateStats): The stats.
+    RETURNS (Dict[str, Any]): Their fields and ``docs_per_second``.
+    """
     return {**asdict(stats), "docs_per_second": stats.docs_per_second}

@@ -31,7 +31,6 @@ from typing import (
     Optional,
     Sequence,
     Set,
-    Tuple,
     Union,
 )
 
@@ -42,12 +41,12 @@ from spacy.util import import_file
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from .evaluation import load_docs
+from .doc_text import unannotated_copy
+from .docbins import read_corpus
 
 DEFAULT_BATCH_SIZES = (1, 32, 64, 128)
 MB = float(2**20)
 MaxDocs = Union[None, int, Mapping[int, Optional[int]]]
-Tokens = Tuple[List[str], List[bool]]
 
 
 def count_parameters(nlp: Language) -> int:
@@ -136,12 +135,8 @@ def peak_rss_mb() -> Optional[float]:
     return maxrss / MB if sys.platform == "darwin" else maxrss / 1024.0
 
 
-def _tokens(docs: Sequence[Doc]) -> List[Tokens]:
-    return [([t.text for t in doc], [bool(t.whitespace_) for t in doc]) for doc in docs]
-
-
-def _fresh_docs(vocab: Vocab, tokens: Sequence[Tokens]) -> List[Doc]:
-    return [Doc(vocab, words=words, spaces=spaces) for words, spaces in tokens]
+def _fresh_docs(vocab: Vocab, docs: Sequence[Doc]) -> List[Doc]:
+    return [unannotated_copy(vocab, doc) for doc in docs]
 
 
 def _doc_limit(max_docs: MaxDocs, batch_size: int) -> Optional[int]:
@@ -212,8 +207,8 @@ def benchmark_speed(
         raise ValueError(f"n_runs must be at least 1, not {n_runs}")
     if any(bs < 1 for bs in batch_sizes):
         raise ValueError(f"Batch sizes must be positive: {list(batch_sizes)}")
-    tokens = _tokens(docs)
-    if not tokens or not any(words for words, _ in tokens):
+    docs = list(docs)
+    if not any(len(doc) for doc in docs):
         raise ValueError("Cannot benchmark speed on an empty corpus.")
     by_batch_size: Dict[str, Dict[str, Any]] = {}
     with _limit_threads(n_threads):
@@ -222,10 +217,10 @@ def benchmark_speed(
         threads_used = torch.get_num_threads()
         for bs in batch_sizes:
             limit = _doc_limit(max_docs, bs)
-            timed = tokens[:limit] if limit is not None else tokens
-            n_words = sum(len(words) for words, _ in timed)
-            n_warm = min(len(tokens), max(warmup_docs, bs))
-            list(nlp.pipe(_fresh_docs(nlp.vocab, tokens[:n_warm]), batch_size=bs))
+            timed = docs[:limit] if limit is not None else docs
+            n_words = sum(len(doc) for doc in timed)
+            n_warm = min(len(docs), max(warmup_docs, bs))
+            list(nlp.pipe(_fresh_docs(nlp.vocab, docs[:n_warm]), batch_size=bs))
             seconds: List[float] = []
             for _ in range(n_runs):
                 run_docs = _fresh_docs(nlp.vocab, timed)
@@ -271,7 +266,10 @@ def benchmark_pipeline(
     `benchmark_pipelines` runs it).
 
     model_path (Union[str, Path]): A pipeline directory (or package name).
-    corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs.
+    corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs
+        (`docbins.read_corpus`).
+    batch_sizes, n_runs, warmup_docs, n_threads, max_docs: As for
+        `benchmark_speed`.
     code_path (Optional[Union[str, Path]]): A Python file to import first
         (registered functions), as spaCy's `--code`.
     RETURNS (Dict[str, Any]): `benchmark_speed`'s keys plus `model_path`,
@@ -287,7 +285,7 @@ def benchmark_pipeline(
     spacy.blank("xx")
     rss_baseline = peak_rss_mb()
     nlp = spacy.load(model_path)
-    docs = load_docs(corpus_path, Vocab())
+    docs = list(read_corpus(corpus_path, Vocab()))
     result = benchmark_speed(
         nlp,
         docs,
@@ -336,6 +334,8 @@ def benchmark_pipelines(
     model_paths (Mapping[str, Union[str, Path]]): Names (for the report) to
         pipeline directories.
     corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs.
+    batch_sizes, n_runs, warmup_docs, n_threads, max_docs, code_path: As for
+        `benchmark_pipeline`.
     isolate (bool): Run each pipeline in a process of its own.
     RETURNS (Dict[str, Dict[str, Any]]): For each name, `benchmark_pipeline`'s
         dict plus `isolated` (bool).

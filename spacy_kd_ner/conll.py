@@ -22,6 +22,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 
+from .docbins import read_corpus
+
 DOCSTART = "-DOCSTART-"
 # Number of columns a token line may have: WORD NER, WORD POS NER (CoNLL-2002)
 # and WORD POS CHUNK NER (CoNLL-2003).
@@ -227,16 +229,18 @@ def read_conll(
 
 
 def read_docbin(path: Union[str, Path], vocab: Optional[Vocab] = None) -> Iterator[Doc]:
-    """Read the Docs of a ``.spacy`` file.
+    """Read the Docs of a ``.spacy`` file, or of a directory of them
+    (`docbins.docbin_paths`), user data kept.
 
-    path (Union[str, Path]): The DocBin file.
+    path (Union[str, Path]): The DocBin file or directory.
     vocab (Optional[Vocab]): By default that of ``spacy.blank("en")``.
     YIELDS (Doc): The documents.
+    RAISES FileNotFoundError: Nothing exists at `path`.
+    RAISES ValueError: A directory without ``.spacy`` files.
     """
     if vocab is None:
         vocab = spacy.blank("en").vocab
-    doc_bin = DocBin(store_user_data=True).from_disk(path)
-    yield from doc_bin.get_docs(vocab)
+    yield from read_corpus(path, vocab)
 
 
 def docbin_stats(
@@ -267,9 +271,9 @@ def convert_conll(
     vocab (Optional[Vocab]): By default that of ``spacy.blank("en")``.
     store_user_data (bool): Keep ``doc.user_data`` (``conll_doc``,
         ``conll_sent``, ``conll_line``) in the DocBin. Off by default: srsly
-        packs each Doc's user data separately, which makes writing, and every
-        later read of the DocBin (each training epoch), several times slower.
-        Without it the DocBin holds no document boundaries, so the check of
+        packs each Doc's user data separately, which slows down writing the
+        DocBin and every later read of it (each training epoch). Without it
+        the DocBin holds no document boundaries, so the check of
         ``docstarts`` is skipped.
     RETURNS (ConversionStats): The counts read, which the DocBin matches.
     """

@@ -27,6 +27,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from .conll import read_docbin
+from .doc_text import doc_preview
 
 TARGET = "kd_ner_target"
 """``user_data`` key of a window doc: (start, end) of its sentence's tokens."""
@@ -40,7 +41,14 @@ class ContextError(ValueError):
 
 @dataclass
 class ContextCounts:
-    """What `write_window_docs` read and wrote."""
+    """What `write_window_docs` read and wrote.
+
+    docs (int): Sentence docs read, one window doc written for each.
+    sentence_tokens (int): Tokens of the sentences.
+    context_tokens (int): Tokens of context added around them.
+    entities_read (int): Entities of the sentence docs.
+    entities_written (int): Entities of the window docs (the same ones).
+    """
 
     docs: int = 0
     sentence_tokens: int = 0
@@ -72,7 +80,7 @@ class ContextSource:
             document, index = _provenance(doc)
             if document is None or index != i:
                 raise ContextError(
-                    f"Sentence {i} of the context source {name} ({_preview(doc)}) "
+                    f"Sentence {i} of the context source {name} ({doc_preview(doc)}) "
                     f"does not record its place: its user data has "
                     f"{DOC_KEY}={document!r}, {SENT_KEY}={index!r}, expected "
                     f"{SENT_KEY}={i}. The source must be a whole file converted "
@@ -82,14 +90,26 @@ class ContextSource:
 
     @classmethod
     def from_disk(cls, path: Union[str, Path], window: int) -> "ContextSource":
-        """The source from a ``.spacy`` file written by ``convert --user-data``."""
+        """The source from a ``.spacy`` file written by ``convert --user-data``.
+
+        path (Union[str, Path]): The file.
+        window (int): Sentences of context on each side.
+        RETURNS (ContextSource): The source, named by `path`.
+        RAISES ContextError: No file at `path`, or one whose docs do not
+            record their place.
+        """
         path = Path(path)
         if not path.is_file():
             raise ContextError(f"No context source at {path}: expected a .spacy file.")
         return cls(read_docbin(path), window, name=str(path))
 
     def bounds(self, index: int) -> Tuple[int, int]:
-        """The first and last (inclusive) sentence of sentence `index`'s window."""
+        """The window of a sentence of the source: up to `window` sentences
+        on each side, within its document.
+
+        index (int): The sentence's index in the source.
+        RETURNS (Tuple[int, int]): Its first and last (inclusive) sentence.
+        """
         document = self._documents[index]
         lo = index
         while lo > max(0, index - self.window) and self._documents[lo - 1] == document:
@@ -140,14 +160,14 @@ class ContextSource:
         document, index = _provenance(doc)
         if index is None:
             raise ContextError(
-                f"The doc {_preview(doc)} does not say where it comes from: its "
+                f"The doc {doc_preview(doc)} does not say where it comes from: its "
                 f"user data has no {SENT_KEY!r}. Convert the corpus with `kd-ner "
                 f"convert --user-data` (`kd-ner split` keeps it) to read its docs "
                 f"in context."
             )
         if not 0 <= index < len(self.sentences):
             raise ContextError(
-                f"The doc {_preview(doc)} is sentence {index}, but the context "
+                f"The doc {doc_preview(doc)} is sentence {index}, but the context "
                 f"source {self.name} has {len(self.sentences)} sentences: is it "
                 f"the file this doc was converted from?"
             )
@@ -156,9 +176,9 @@ class ContextSource:
             document is not None and document != self._documents[index]
         ):
             raise ContextError(
-                f"The doc {_preview(doc)} is sentence {index} of document "
+                f"The doc {doc_preview(doc)} is sentence {index} of document "
                 f"{document}, but that sentence of the context source "
-                f"{self.name} is {_preview(source)} (document "
+                f"{self.name} is {doc_preview(source)} (document "
                 f"{self._documents[index]}): is it the file this doc was "
                 f"converted from?"
             )
@@ -166,11 +186,16 @@ class ContextSource:
 
 
 def target_bounds(window: Doc) -> Tuple[int, int]:
-    """The (start, end) token offsets of a window doc's sentence."""
+    """Where a window doc's sentence lies in it.
+
+    window (Doc): A window doc (from `ContextSource.window_doc`).
+    RETURNS (Tuple[int, int]): The (start, end) token offsets of its sentence.
+    RAISES ContextError: The doc is not a window doc.
+    """
     bounds = window.user_data.get(TARGET)
     if bounds is None:
         raise ContextError(
-            f"The doc {_preview(window)} is not a window doc: no {TARGET!r} in "
+            f"The doc {doc_preview(window)} is not a window doc: no {TARGET!r} in "
             f"its user data."
         )
     start, end = bounds
@@ -232,8 +257,3 @@ def _iob_tags(doc: Doc) -> List[Optional[str]]:
         else:
             tags.append(f"{token.ent_iob_}-{token.ent_type_}")
     return tags
-
-
-def _preview(doc: Doc) -> str:
-    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
-    return repr(text)

@@ -1,9 +1,10 @@
 """The distillation corpus reader: annotated labeled and unlabeled docs, mixed.
 
 ``spacy-kd-ner.DistillationCorpus.v1`` reads two corpora, each a ``.spacy``
-file or a directory of ``.spacy`` shards written with
-``DocBin(store_user_data=True)`` so that the teacher scores that ``annotate``
-stores in ``doc._.kd_teacher`` survive:
+file or a directory of ``.spacy`` shards (read as spaCy's ``Corpus`` reads
+them, hidden files and directories skipped: ``docbins.docbin_paths``) written
+with ``DocBin(store_user_data=True)`` so that the teacher scores that
+``annotate`` stores in ``doc._.kd_teacher`` survive:
 
 - ``labeled``: docs with gold entities (and, for the ``kd`` variants, teacher
   scores). Their entity annotation is used as is: a doc without any entity
@@ -26,7 +27,7 @@ sample is drawn, and the reader's shuffle is the only one) only with
 (for a given vocab), and kept in memory.
 
 The predicted doc of every example has exactly the reference's tokens
-(``Doc(vocab, words=..., spaces=...)``), so the teacher scores, which live on
+(``doc_text.unannotated_copy``), so the teacher scores, which live on
 ``example.reference``, line up with the student's tokens one to one.
 """
 
@@ -46,19 +47,19 @@ from typing import (
     Union,
 )
 
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.training.corpus import walk_corpus
 from spacy.util import ensure_path, logger, registry
 from spacy.vocab import Vocab
 from wasabi import msg
 
+from .doc_text import doc_preview, unannotated_copy
+from .docbins import docbin_paths, read_docbins
 from .scores import EXTENSION, PROBS, TAGS, TeacherScoresError, has_teacher_scores
 
 if TYPE_CHECKING:
     from spacy.language import Language
 
-FILE_TYPE = ".spacy"
 LABELED = "labeled"
 UNLABELED = "unlabeled"
 
@@ -217,13 +218,17 @@ class DistillationCorpus:
     def _read_once(self, vocab: Vocab) -> Tuple[List[Doc], List[Doc], CorpusCounts]:
         """The corpora, read from disk on the first call for a vocab and kept.
 
-        `spacy train` calls the reader three times while it initializes and
-        once to train (once per epoch with max_epochs = -1), and reading is
-        mostly the deserialization of each doc's user data (the teacher
-        scores): about 0.3 ms a doc here, some 15 times that where many
-        packages are installed, since srsly's msgpack looks up catalogue's
-        entry points for every doc. An epoch holds all its docs in memory
-        anyway, so keeping them between calls costs no more memory."""
+        `spacy train` calls the reader several times (three while it
+        initializes, then once, or once per epoch with max_epochs = -1), and
+        reading is mostly the deserialization of each doc's user data (the
+        teacher scores). An epoch holds all its docs in memory anyway, so
+        keeping them between calls costs no more memory.
+
+        vocab (Vocab): The vocab to read the docs into; another vocab reads
+            the corpora again.
+        RETURNS (Tuple[List[Doc], List[Doc], CorpusCounts]): As `read`, the
+            counts a copy.
+        """
         if self._docs is None or self._docs[0] is not vocab:
             self._docs = (vocab, *self.read(vocab))
         _vocab, labeled, unlabeled, counts = self._docs
@@ -251,7 +256,7 @@ class DistillationCorpus:
             for doc in unlabeled:
                 if not has_teacher_scores(doc):
                     raise TeacherScoresError(
-                        f"The unlabeled doc {_preview(doc)} in {self.unlabeled} "
+                        f"The unlabeled doc {doc_preview(doc)} in {self.unlabeled} "
                         f"carries no teacher scores: run `annotate` with the "
                         f"teacher over the unlabeled corpus, and write the "
                         f"DocBin with store_user_data=True."
@@ -276,12 +281,21 @@ class DistillationCorpus:
         counts: CorpusCounts,
         tag_lists: Dict[Tuple[str, ...], str],
     ) -> List[Doc]:
+        """The docs of one corpus path, split or skipped by `max_length`, at
+        most `limit`, each checked to share the run's tag list.
+
+        A directory without .spacy files holds no docs, as for spaCy's Corpus.
+        """
         if not path.exists():
             raise ValueError(f"The {kind} corpus {path} does not exist.")
+        try:
+            locs = docbin_paths(path)
+        except ValueError:
+            locs = []
         docs: List[Doc] = []
         assert counts.skipped is not None
-        for loc in walk_corpus(path, FILE_TYPE):
-            for doc in DocBin().from_disk(loc).get_docs(vocab):
+        for loc in locs:
+            for doc in read_docbins([loc], vocab):
                 if self.limit and len(docs) >= self.limit:
                     return docs
                 kept = self._fit_length(doc)
@@ -368,12 +382,7 @@ def make_example(vocab: Vocab, reference: Doc) -> Example:
     reference (Doc): The gold doc; it keeps its user data (teacher scores).
     RETURNS (Example): The example.
     """
-    predicted = Doc(
-        vocab,
-        words=[token.text for token in reference],
-        spaces=[bool(token.whitespace_) for token in reference],
-    )
-    return Example(predicted, reference)
+    return Example(unannotated_copy(vocab, reference), reference)
 
 
 def _sentence_doc(doc: Doc, start: int, end: int) -> Doc:
@@ -394,13 +403,8 @@ def _check_tag_list(doc: Doc, loc: Path, tag_lists: Dict[Tuple[str, ...], str]) 
         if tag_lists:
             other, other_loc = next(iter(tag_lists.items()))
             raise TeacherScoresError(
-                f"The teacher scores of {_preview(doc)} in {loc} are over the "
+                f"The teacher scores of {doc_preview(doc)} in {loc} are over the "
                 f"tags {list(tags)}, but those in {other_loc} are over "
                 f"{list(other)}: annotate every corpus with the same teacher."
             )
         tag_lists[tags] = str(loc)
-
-
-def _preview(doc: Doc) -> str:
-    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
-    return repr(text)

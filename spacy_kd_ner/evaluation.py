@@ -28,11 +28,13 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 import srsly
 from spacy.language import Language
 from spacy.scorer import get_ner_prf
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.training.iob_utils import biluo_to_iob, offsets_to_biluo_tags
 from spacy.vocab import Vocab
 
+from .doc_text import doc_preview, unannotated_copy
+from .docbins import read_corpus
 from .provenance import run_record
 
 SEQEVAL_MODE = "default (conlleval-compatible)"
@@ -40,46 +42,23 @@ DocsOrPath = Union[str, Path, Iterable[Doc]]
 
 
 def load_docs(path: Union[str, Path], vocab: Vocab) -> List[Doc]:
-    """Read gold docs from a `.spacy` DocBin file, or from every `.spacy` file
-    under a directory (sorted by path).
+    """Read gold docs from a `.spacy` file, or from the `.spacy` files of a
+    directory as spaCy's Corpus reads them (`docbins.docbin_paths`: sorted,
+    hidden files and directories skipped).
 
     path (Union[str, Path]): The file or directory.
     vocab (Vocab): The vocab to read the docs into (the pipeline's).
     RETURNS (List[Doc]): The docs.
+    RAISES FileNotFoundError: Nothing exists at `path`.
+    RAISES ValueError: A directory without `.spacy` files.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No gold data at {path}")
-    if path.is_dir():
-        paths = sorted(p for p in path.rglob("*.spacy") if p.is_file())
-        if not paths:
-            raise ValueError(f"No .spacy files under {path}")
-    else:
-        paths = [path]
-    docs: List[Doc] = []
-    for p in paths:
-        docs.extend(DocBin().from_disk(p).get_docs(vocab))
-    return docs
+    return list(read_corpus(path, vocab))
 
 
 def _as_docs(docs_or_path: DocsOrPath, vocab: Vocab) -> List[Doc]:
     if isinstance(docs_or_path, (str, Path)):
         return load_docs(docs_or_path, vocab)
     return list(docs_or_path)
-
-
-def make_unannotated_doc(vocab: Vocab, doc: Doc) -> Doc:
-    """A fresh doc with the same words and spaces as `doc` and nothing else.
-
-    vocab (Vocab): The vocab of the new doc.
-    doc (Doc): The doc whose tokenization to copy.
-    RETURNS (Doc): The new, unannotated doc.
-    """
-    return Doc(
-        vocab,
-        words=[token.text for token in doc],
-        spaces=[bool(token.whitespace_) for token in doc],
-    )
 
 
 def to_iob2(tags: Sequence[str]) -> List[str]:
@@ -125,8 +104,8 @@ def _score_iob2(
     y_true: List[List[str]], y_pred: List[List[str]]
 ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Dict[str, Any]]]:
     """Micro, macro and per-type scores from seqeval (default mode)."""
-    # Imported here: seqeval pulls in scikit-learn (~70 MB of RSS), which the
-    # benchmark's worker processes (they use load_docs) should not pay for.
+    # Imported here: seqeval pulls in scikit-learn, which a process that only
+    # reads docs through this module (load_docs) should not load.
     from seqeval.metrics import classification_report
 
     report = classification_report(
@@ -173,7 +152,7 @@ def evaluate_ner(
         are, when neither gold nor predictions hold an entity.
     """
     golds = _as_docs(docs_or_path, nlp.vocab)
-    inputs = [make_unannotated_doc(nlp.vocab, gold) for gold in golds]
+    inputs = [unannotated_copy(nlp.vocab, gold) for gold in golds]
     n_tokens = sum(len(doc) for doc in inputs)
     start = time.perf_counter()
     preds = list(nlp.pipe(inputs, batch_size=batch_size))
@@ -211,7 +190,7 @@ def score_ner(preds: Sequence[Doc], golds: Sequence[Doc]) -> Dict[str, Any]:
         if [t.text for t in pred] != [t.text for t in gold]:
             raise ValueError(
                 f"A predicted doc's tokens differ from those of its gold doc "
-                f"{gold.text[:60]!r}: scoring needs the gold tokenization."
+                f"{doc_preview(gold)}: scoring needs the gold tokenization."
             )
         examples.append(Example(pred, gold))
         if not gold.has_annotation("ENT_IOB"):

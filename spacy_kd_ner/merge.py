@@ -12,12 +12,12 @@ The inputs must hold the same docs in the same order: the same words and the
 same entity annotation (gold, or its absence), and distributions over the
 same tags. Anything else is an error that names the input and the doc; the
 output keeps the first input's docs (gold and user data) with the merged
-distributions. Written like `annotate`'s output: shards in a hidden work
-directory, the manifest last, then renamed.
+distributions. It is written as `annotate` writes its output
+(``annotated_corpus.ShardWriter``), and an interrupted merge of the same
+inputs, weights and shard size resumes from its last complete shard.
 """
 
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -29,19 +29,16 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from thinc.types import Floats2d
 
-from .annotate import (
+from .annotated_corpus import (
     FORMAT,
     MANIFEST,
-    PARTIAL_SUFFIX,
-    SHARD_TEMPLATE,
     AnnotateError,
-    check_output,
-    publish,
+    ShardWriter,
+    file_id,
     read_annotated,
     read_manifest,
-    write_json,
-    write_shard,
 )
+from .doc_text import doc_preview
 from .scores import get_teacher_scores, set_teacher_scores
 
 
@@ -56,6 +53,7 @@ class MergeStats:
     weights (List[float]): Each input's weight, normalised to sum to 1.
     tags (List[str]): The tag list of the distributions.
     seconds (float): Wall time.
+    shards_resumed (int): Shards kept from an interrupted merge.
     """
 
     docs: int = 0
@@ -65,6 +63,7 @@ class MergeStats:
     weights: List[float] = field(default_factory=list)
     tags: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    shards_resumed: int = 0
 
 
 def merge_annotations(
@@ -85,6 +84,10 @@ def merge_annotations(
     shard_size (int): Docs per output shard.
     overwrite (bool): Replace a complete earlier output at `output_path`.
     RETURNS (MergeStats): The counts.
+    RAISES AnnotateError: Fewer than two inputs, bad weights or shard size,
+        an output that is an input or that `check_output` refuses, inputs that
+        are not complete annotated corpora or do not hold the same docs and
+        tags, or an input that changed during the merge.
     """
     start_time = time.time()
     paths = [Path(p) for p in inputs]
@@ -98,61 +101,60 @@ def merge_annotations(
     output_path = Path(output_path)
     if any(p.resolve() == output_path.resolve() for p in paths):
         raise AnnotateError(f"The output {output_path} is one of the inputs.")
-    check_output(output_path, overwrite)
+    writer = ShardWriter(output_path, overwrite=overwrite)
     manifests = [read_manifest(p) for p in paths]
     tags = _common_tags(paths, manifests)
     stats = MergeStats(weights=norm, tags=tags)
-    work = output_path.parent / f".{output_path.name}{PARTIAL_SUFFIX}"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    shards: List[Dict[str, Any]] = []
+    writer.begin(
+        {
+            "format": FORMAT,
+            "input": [file_id(p / MANIFEST) for p in paths],
+            "model": [model for m in manifests for model in _models(m)],
+            "component": manifests[0]["component"],
+            "tags": tags,
+            "shard_size": shard_size,
+            "merged": [
+                {
+                    "input": str(path),
+                    "weight": weight,
+                    "model": m["model"],
+                    "context": m.get("context"),
+                }
+                for path, m, weight in zip(paths, manifests, norm)
+            ],
+        }
+    )
     rows = _aligned(paths, manifests)
+    n_read = 0
     while True:
         chunk = list(islice(rows, shard_size))
         if not chunk:
             break
-        docs = [
-            _merged(paths, row, norm, tags, stats.docs + i)
-            for i, row in enumerate(chunk)
-        ]
-        info = write_shard(work / SHARD_TEMPLATE.format(len(shards)), docs)
-        shards.append(info)
-        stats.docs += info["n_docs"]
-        stats.tokens += info["n_tokens"]
-        stats.docs_with_gold += info["n_docs_with_gold"]
+        if writer.can_resume():
+            writer.resume([row[0] for row in chunk])
+        else:
+            writer.write(
+                [
+                    _merged(paths, row, norm, tags, n_read + i)
+                    for i, row in enumerate(chunk)
+                ]
+            )
+        n_read += len(chunk)
+    totals = writer.totals()
+    stats.docs = totals["n_docs"]
+    stats.tokens = totals["n_tokens"]
+    stats.docs_with_gold = totals["n_docs_with_gold"]
     if stats.docs != manifests[0]["n_docs"]:
         raise AnnotateError(
             f"Read {stats.docs:,} docs but the manifests list "
             f"{manifests[0]['n_docs']:,}: an input changed during the merge."
         )
-    stats.shards = len(shards)
+    stats.shards = len(writer.shards)
+    stats.shards_resumed = writer.n_resumed
     stats.seconds = time.time() - start_time
-    manifest = {
-        "format": FORMAT,
-        "input": [str(p) for p in paths],
-        "model": [model for m in manifests for model in _models(m)],
-        "component": manifests[0]["component"],
-        "tags": tags,
-        "shard_size": shard_size,
-        "merged": [
-            {
-                "input": str(path),
-                "weight": weight,
-                "model": m["model"],
-                "context": m.get("context"),
-            }
-            for path, m, weight in zip(paths, manifests, norm)
-        ],
-        "n_docs": stats.docs,
-        "n_tokens": stats.tokens,
-        "n_docs_with_gold": stats.docs_with_gold,
-        "shards": shards,
-        "seconds": round(stats.seconds, 2),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    write_json(work / MANIFEST, manifest)
-    publish(work, output_path)
+    writer.publish(
+        {"input": [str(p) for p in paths]}, {"seconds": round(stats.seconds, 2)}
+    )
     return stats
 
 
@@ -224,12 +226,12 @@ def _merged(
         if [t.text for t in doc] != words:
             raise AnnotateError(
                 f"Doc {index} differs between the annotated corpora: "
-                f"{paths[0]} has {_text(first)}, {path} has {_text(doc)}. Merge "
-                f"annotations of the same input corpus."
+                f"{paths[0]} has {doc_preview(first)}, {path} has "
+                f"{doc_preview(doc)}. Merge annotations of the same input corpus."
             )
         if not numpy.array_equal(_entity_array(doc), gold):
             raise AnnotateError(
-                f"Doc {index} ({_text(first)}) has different entity annotation "
+                f"Doc {index} ({doc_preview(first)}) has different entity annotation "
                 f"in {paths[0]} and {path}: merge annotations of the same input "
                 f"corpus."
             )
@@ -241,8 +243,3 @@ def _merged(
 
 def _entity_array(doc: Doc) -> numpy.ndarray:
     return doc.to_array(["ENT_IOB", "ENT_TYPE"])
-
-
-def _text(doc: Doc) -> str:
-    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
-    return repr(text)

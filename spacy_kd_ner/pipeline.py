@@ -28,6 +28,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d, Ints1d
 
+from .doc_text import doc_preview
 from .loss import (
     MISSING,
     DistillationLoss,
@@ -396,7 +397,7 @@ class EntityTaggerPipe(TrainablePipe):
             if tag not in tag_index:
                 raise ValueError(
                     f"The entity label {tag.split('-', 1)[-1]!r} (tag {tag!r}) of "
-                    f"the doc {_preview(example.reference)} is unknown to "
+                    f"the doc {doc_preview(example.reference)} is unknown to "
                     f"'{self.name}', which knows {list(self.labels)}. Initialize "
                     f"the component on data with every label, or pass them as "
                     f"[initialize.components.{self.name}.labels]."
@@ -407,12 +408,12 @@ class EntityTaggerPipe(TrainablePipe):
             teacher, _ = get_teacher_scores(example.reference, list(tag_index))
             if len(teacher) != len(gold):
                 raise ValueError(
-                    f"The teacher scores of the doc {_preview(example.reference)} "
+                    f"The teacher scores of the doc {doc_preview(example.reference)} "
                     f"cover {len(teacher)} tokens, but the doc has {len(gold)}."
                 )
         elif self.loss.needs_teacher and not (gold != MISSING).any():
             raise ValueError(
-                f"The doc {_preview(example.reference)} has neither gold entities "
+                f"The doc {doc_preview(example.reference)} has neither gold entities "
                 f"nor teacher scores, but '{self.name}' is trained with "
                 f"gamma={self.loss.gamma}, pseudo_labels={self.loss.pseudo_labels}: "
                 f"run `annotate` over the unlabeled corpus first."
@@ -463,11 +464,6 @@ class EntityTaggerPipe(TrainablePipe):
             # model of a different layer tree (saved pipelines would not load).
             encoder.initialize(X=doc_sample)
         self.model.initialize(X=doc_sample, Y=label_sample)
-
-
-def _preview(doc: Doc) -> str:
-    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
-    return repr(text)
 
 
 def _missing_tags(n: int) -> Ints1d:

@@ -24,8 +24,9 @@ from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_tags_to_spans
 from spacy.vocab import Vocab
 
-from .annotate import read_annotated, read_manifest
-from .evaluation import load_docs, make_unannotated_doc, score_ner
+from .annotated_corpus import read_annotated, read_manifest
+from .doc_text import unannotated_copy
+from .evaluation import load_docs, score_ner
 from .loss import pseudo_labels
 from .models.crf import biluo_constraints
 from .scores import get_teacher_scores
@@ -38,7 +39,7 @@ def pseudo_label_doc(doc: Doc) -> Doc:
     RETURNS (Doc): A new doc, in the same vocab, with `doc.ents` set.
     """
     probs, tags = get_teacher_scores(doc)
-    pred = make_unannotated_doc(doc.vocab, doc)
+    pred = unannotated_copy(doc.vocab, doc)
     if len(doc):
         tag_ids = pseudo_labels(probs, biluo_constraints(tuple(tags)))
         pred.ents = biluo_tags_to_spans(pred, [tags[i] for i in tag_ids])

@@ -4,13 +4,12 @@ GloVe 6B (the project's vectors, see `vectors.py`) holds lowercase words only,
 and a spaCy vectors table looks tokens up by `ORTH` (the table's `attr`, which
 spaCy saves only for floret vectors). spaCy's `StaticVectors` layer (in
 `MultiHashEmbed.v2` with `include_static_vectors = true`) would then find no
-vector for "London" or "EU": on CoNLL-2003 test, 1.3% of the entity tokens
-instead of 84% under their lowercase form. The student looks its words up
-lowercase itself; for spaCy's `ner`, `add_cased_vector_keys` maps the
-title-case, capitalized and upper-case forms of every word to the row of the
-word (`Vectors.add(key, row=row)`: the table's data does not change, only
-`key2row` grows and is saved with the pipeline). Use it as an `[initialize]`
-callback:
+vector for "London" or "EU", nor for most entity tokens, which are
+capitalized. The student looks its words up lowercase itself; for spaCy's
+`ner`, `add_cased_vector_keys` maps the title-case, capitalized and upper-case
+forms of every word to the row of the word (`Vectors.add(key, row=row)`: the
+table's data does not change, only `key2row` grows and is saved with the
+pipeline). Use it as an `[initialize]` callback:
 
     [initialize.after_init]
     @callbacks = "spacy-kd-ner.CasedVectorKeys.v1"

@@ -10,9 +10,9 @@ with ``spacy.load``.
 
 Pruned, the table keeps the rows of the most frequent words and, as ``spacy
 init vectors --prune`` does (``Vocab.prune_vectors``), maps every other word to
-the kept row of its nearest vector by cosine: "kinkladze" to "hristo". The
-student's embedding table, one row per vector row, stays as small, and a rare
-name still finds a row of its kind instead of the unknown word's.
+the kept row of its nearest vector by cosine. The student's embedding table,
+one row per vector row, stays as small, and a rare name still finds a row of
+its kind instead of the unknown word's.
 
 The keys are the GloVe words, which are all lowercase, and the table's
 ``attr`` stays ``ORTH``: spaCy saves ``Vectors.attr`` only for floret vectors,

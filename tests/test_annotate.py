@@ -9,15 +9,15 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus
 from typer.testing import CliRunner
 
-import spacy_kd_ner.annotate as annotate_module
-from spacy_kd_ner.annotate import (
+import spacy_kd_ner.annotated_corpus as annotated_corpus_module
+from spacy_kd_ner.annotate import annotate_corpus, annotate_docs
+from spacy_kd_ner.annotated_corpus import (
     MANIFEST,
     AnnotateError,
-    annotate_corpus,
-    annotate_docs,
     is_complete,
     read_annotated,
 )
+from spacy_kd_ner.doc_text import unannotated_copy
 from spacy_kd_ner.scores import (
     EXTENSION,
     TeacherScoresError,
@@ -158,7 +158,7 @@ def test_interrupted_annotate_leaves_no_complete_output(
     tmp_path, teacher, corpus_path, monkeypatch
 ):
     out = tmp_path / "annotated"
-    write_shard = annotate_module.write_shard
+    write_shard = annotated_corpus_module.write_shard
     calls = []
 
     def failing_write_shard(path, docs):
@@ -167,14 +167,14 @@ def test_interrupted_annotate_leaves_no_complete_output(
         calls.append(path)
         return write_shard(path, docs)
 
-    monkeypatch.setattr(annotate_module, "write_shard", failing_write_shard)
+    monkeypatch.setattr(annotated_corpus_module, "write_shard", failing_write_shard)
     with pytest.raises(KeyboardInterrupt):
         annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
     assert not out.exists() and not is_complete(out)
     # spaCy's Corpus skips the hidden work directory
     with pytest.warns(UserWarning):
         assert list(Corpus(tmp_path)(teacher)) == []
-    monkeypatch.setattr(annotate_module, "write_shard", write_shard)
+    monkeypatch.setattr(annotated_corpus_module, "write_shard", write_shard)
     stats = annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
     assert stats.shards_resumed == 1 and stats.shards == 3
     assert stats.docs_written == stats.docs_read
@@ -233,7 +233,7 @@ def other_teacher(tiny_teacher_dir):
 
 
 def _teacher_probs(nlp, docs):
-    copies = [annotate_module.unannotated_copy(nlp.vocab, doc) for doc in docs]
+    copies = [unannotated_copy(nlp.vocab, doc) for doc in docs]
     return [get_teacher_scores(doc)[0] for doc in annotate_docs(nlp, copies)]
 
 

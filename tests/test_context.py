@@ -8,12 +8,8 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_kd_ner.annotate import (
-    MANIFEST,
-    annotate_corpus,
-    annotate_docs,
-    read_annotated,
-)
+from spacy_kd_ner.annotate import annotate_corpus, annotate_docs
+from spacy_kd_ner.annotated_corpus import MANIFEST, read_annotated
 from spacy_kd_ner.conll import read_conll
 from spacy_kd_ner.context import (
     TARGET,

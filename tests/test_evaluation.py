@@ -179,6 +179,20 @@ def test_path_input_and_json(tmp_path, nlp_errors):
     assert loaded["spacy"]["ents_f"] == pytest.approx(from_path["spacy"]["ents_f"])
 
 
+def test_load_docs_skips_hidden_directories(tmp_path, nlp_errors):
+    """A directory's hidden work dir (annotate's `.<name>.partial`) is not read."""
+    docs = make_gold(nlp_errors)
+    DocBin(docs=docs[:2]).to_disk(tmp_path / "a.spacy")
+    (tmp_path / "sub").mkdir()
+    DocBin(docs=docs[2:]).to_disk(tmp_path / "sub" / "b.spacy")
+    partial = tmp_path / ".x.partial"
+    partial.mkdir()
+    DocBin(docs=docs).to_disk(partial / "shard.spacy")
+    DocBin(docs=docs).to_disk(tmp_path / ".hidden.spacy")
+    loaded = load_docs(tmp_path, nlp_errors.vocab)
+    assert [d.text for d in loaded] == [d.text for d in docs]
+
+
 def test_evaluate_cli(tmp_path, nlp_errors):
     model = tmp_path / "model"
     nlp_errors.to_disk(model)

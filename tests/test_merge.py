@@ -8,11 +8,13 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-from spacy_kd_ner.annotate import (
+import spacy_kd_ner.merge as merge_module
+from spacy_kd_ner.annotate import annotate_corpus
+from spacy_kd_ner.annotated_corpus import (
     FORMAT,
     MANIFEST,
     AnnotateError,
-    annotate_corpus,
+    is_complete,
     read_annotated,
     write_json,
     write_shard,
@@ -117,6 +119,45 @@ def test_equal_weights_by_default_and_merged_inputs_merge_again(tmp_path, inputs
         "t3",
         "t1",
     ]
+
+
+def test_interrupted_merge_resumes(tmp_path, inputs, monkeypatch):
+    a, b = inputs
+    expected = tmp_path / "expected"
+    merge_annotations([a, b], expected, weights=[1, 3], shard_size=2)
+    out = tmp_path / "merged"
+    merged = merge_module._merged
+
+    def interrupted(paths, docs, weights, tags, index):
+        if index >= 2:  # in the second shard
+            raise KeyboardInterrupt
+        return merged(paths, docs, weights, tags, index)
+
+    monkeypatch.setattr(merge_module, "_merged", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        merge_annotations([a, b], out, weights=[1, 3], shard_size=2)
+    assert not out.exists() and not is_complete(out)
+    assert len(list(tmp_path.glob(".merged.partial/shard-*.spacy"))) == 1
+    monkeypatch.setattr(merge_module, "_merged", merged)
+    stats = merge_annotations([a, b], out, weights=[1, 3], shard_size=2)
+    assert stats.shards == 2 and stats.shards_resumed == 1
+    assert (stats.docs, stats.tokens, stats.docs_with_gold) == (4, 12, 2)
+    assert not list(tmp_path.glob(".merged.partial"))
+    for got, want in zip(scores(out), scores(expected)):
+        numpy.testing.assert_allclose(got, want, atol=1e-6)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest == {
+        **json.loads((expected / MANIFEST).read_text()),
+        "seconds": manifest["seconds"],
+        "created": manifest["created"],
+    }
+    # Other weights make another merge: nothing of it is resumed.
+    monkeypatch.setattr(merge_module, "_merged", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        merge_annotations([a, b], tmp_path / "other", shard_size=2)
+    monkeypatch.setattr(merge_module, "_merged", merged)
+    other = merge_annotations([a, b], tmp_path / "other", weights=[1, 3], shard_size=2)
+    assert other.shards_resumed == 0
 
 
 def test_normalised_weights():

@@ -9,8 +9,9 @@ from spacy.tokens import Doc, DocBin
 from spacy.training.iob_utils import biluo_tags_to_spans
 from typer.testing import CliRunner
 
-from spacy_kd_ner.annotate import AnnotateError, annotate_corpus, read_annotated
-from spacy_kd_ner.evaluation import make_unannotated_doc
+from spacy_kd_ner.annotate import annotate_corpus
+from spacy_kd_ner.annotated_corpus import AnnotateError, read_annotated
+from spacy_kd_ner.doc_text import unannotated_copy
 from spacy_kd_ner.scores import (
     TeacherScoresError,
     register_extension,
@@ -205,7 +206,7 @@ def test_evaluate_annotations_of_a_pool_with_gold_elsewhere(
     nlp = spacy.blank("en")
     golds = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
     pool_path = tmp_path / "pool.spacy"
-    pool = [make_unannotated_doc(nlp.vocab, doc) for doc in reversed(golds[1:])]
+    pool = [unannotated_copy(nlp.vocab, doc) for doc in reversed(golds[1:])]
     DocBin(docs=pool).to_disk(pool_path)
     annotate_corpus(str(tiny_teacher_dir), gold_path, tmp_path / "with-gold")
     annotate_corpus(str(tiny_teacher_dir), pool_path, tmp_path / "pool")

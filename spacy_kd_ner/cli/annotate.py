@@ -6,10 +6,18 @@ from typing import Optional
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import msg
 
-from ..annotate import AnnotateError, AnnotateStats, annotate_corpus
+from ..annotate import AnnotateStats, annotate_corpus
+from ..annotated_corpus import AnnotateError
 from ..context import ContextError, ContextSource
 from ._app import kd_app
-from ._util import split_commas
+from ._util import (
+    annotated_output_arg,
+    code_opt,
+    gpu_opt,
+    overwrite_opt,
+    shard_size_opt,
+    split_commas,
+)
 
 
 @kd_app.command("annotate")
@@ -24,19 +32,13 @@ def annotate_cli(
         help="Corpus to annotate: a .spacy file or a directory of them",
         exists=True,
     ),
-    output_path: Path = Arg(
-        ..., help="Output directory (shards + manifest.json)", file_okay=False
-    ),
+    output_path: Path = annotated_output_arg(),
     batch_size: int = Opt(64, "--batch-size", "-b", min=1, help="Batch size"),
-    shard_size: int = Opt(
-        2000, "--shard-size", "-s", min=1, help="Docs per output shard"
-    ),
+    shard_size: int = shard_size_opt(),
     component: Optional[str] = Opt(
         None, "--component", help="The kd_ner component (if there are several)"
     ),
-    overwrite: bool = Opt(
-        False, "--overwrite", help="Replace an earlier complete output"
-    ),
+    overwrite: bool = overwrite_opt(),
     context_source: Optional[Path] = Opt(
         None,
         "--context-source",
@@ -51,13 +53,8 @@ def annotate_cli(
         min=0,
         help="Sentences of context on each side (with --context-source)",
     ),
-    use_gpu: int = Opt(-1, "--gpu-id", "-g", help="GPU ID or -1 for CPU"),
-    code_path: Optional[Path] = Opt(
-        None,
-        "--code",
-        "-c",
-        help="Python file with additional code (registered functions) to import",
-    ),
+    use_gpu: int = gpu_opt(),
+    code_path: Optional[Path] = code_opt(),
 ):
     """
     Run a trained teacher (transformer + kd_ner) over a .spacy corpus and

@@ -11,6 +11,7 @@ from wasabi import Printer, msg
 from ..benchmark import MaxDocs, benchmark_pipelines
 from ..evaluation import write_metrics
 from ._app import kd_app
+from ._util import code_opt
 
 
 @kd_app.command("benchmark")
@@ -64,12 +65,7 @@ def benchmark_cli(
     output: Optional[Path] = Opt(
         None, "--output", "-o", help="Output JSON file", dir_okay=False
     ),
-    code_path: Optional[Path] = Opt(
-        None,
-        "--code",
-        "-c",
-        help="Python file with additional code (registered functions) to import",
-    ),
+    code_path: Optional[Path] = code_opt(),
 ):
     """
     Benchmark the CPU inference speed (words/s of nlp.pipe on pre-tokenized

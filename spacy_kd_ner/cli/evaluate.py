@@ -9,11 +9,12 @@ from spacy import util
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import Printer
 
-from ..annotate import AnnotateError
+from ..annotated_corpus import AnnotateError
 from ..evaluation import evaluate_ner, write_metrics
 from ..scores import TeacherScoresError
 from ..teacher_eval import GoldMatchError, evaluate_annotations
 from ._app import kd_app
+from ._util import code_opt, gpu_opt
 
 
 @kd_app.command("evaluate")
@@ -28,13 +29,8 @@ def evaluate_cli(
     batch_size: int = Opt(
         128, "--batch-size", "-b", min=1, help="Batch size of nlp.pipe"
     ),
-    use_gpu: int = Opt(-1, "--gpu-id", "-g", help="GPU ID or -1 for CPU"),
-    code_path: Optional[Path] = Opt(
-        None,
-        "--code",
-        "-c",
-        help="Python file with additional code (registered functions) to import",
-    ),
+    use_gpu: int = gpu_opt(),
+    code_path: Optional[Path] = code_opt(),
 ):
     """
     Score a pipeline's entities on gold docs with seqeval (IOB2, conlleval-

@@ -6,10 +6,15 @@ from typing import List, Optional
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from ..annotate import AnnotateError
+from ..annotated_corpus import AnnotateError
 from ..merge import merge_annotations
 from ._app import kd_app
-from ._util import split_commas
+from ._util import (
+    annotated_output_arg,
+    overwrite_opt,
+    shard_size_opt,
+    split_commas,
+)
 
 
 @kd_app.command("merge-annotations")
@@ -19,21 +24,15 @@ def merge_annotations_cli(
         help="Annotated corpora (`annotate` output directories) of the same "
         "docs, comma-separated",
     ),
-    output_path: Path = Arg(
-        ..., help="Output directory (shards + manifest.json)", file_okay=False
-    ),
+    output_path: Path = annotated_output_arg(),
     weights: Optional[str] = Opt(
         None,
         "--weights",
         "-w",
         help="One positive weight per input, comma-separated (default: equal)",
     ),
-    shard_size: int = Opt(
-        2000, "--shard-size", "-s", min=1, help="Docs per output shard"
-    ),
-    overwrite: bool = Opt(
-        False, "--overwrite", help="Replace an earlier complete output"
-    ),
+    shard_size: int = shard_size_opt(),
+    overwrite: bool = overwrite_opt(),
 ):
     """
     Average the teacher distributions of several annotated corpora of the
