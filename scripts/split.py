@@ -32,6 +32,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from wasabi import msg
 
+from spacy_kd_ner.doc_text import unannotated_copy
+
 DEFAULT_POOL_SIZE = 10_000
 DEFAULT_POOL_SEED = 0
 UNLABELED = "unlabeled.spacy"
@@ -134,11 +136,7 @@ def split_indices(
 def unlabeled_copy(doc: Doc) -> Doc:
     """The doc's words and spaces, without entities (annotation missing), and
     its plain user data (e.g. ``conll_doc``), without extension values."""
-    new = Doc(
-        doc.vocab,
-        words=[token.text for token in doc],
-        spaces=[bool(token.whitespace_) for token in doc],
-    )
+    new = unannotated_copy(doc.vocab, doc)
     for key, value in doc.user_data.items():
         if isinstance(key, str):
             new.user_data[key] = value
