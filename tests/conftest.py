@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# Registers teacher.cfg's before_init check where an installed copy of the
+# package predates its entry point.
+import spacy_kd_ner.models.transformer  # noqa: F401
+
 
 def pytest_addoption(parser):
     try:
@@ -107,8 +111,6 @@ def tiny_teacher_dir(tmp_path_factory, tiny_bert_dir, teacher_corpus) -> Path:
     """A teacher pipeline (configs/teacher.cfg on the tiny BERT) trained for a
     few steps with `spacy train`, saved to disk (model-last)."""
     from spacy.cli.train import train
-
-    import spacy_kd_ner.models.transformer  # noqa: F401
 
     train_path, dev_path = teacher_corpus
     output = tmp_path_factory.mktemp("tiny-teacher")

@@ -1,7 +1,6 @@
 """CLI commands. Importing this package registers them on spaCy's app."""
 
 # Each command module registers itself on kd_app when imported.
-# (one import line per command module, added as the modules land)
 from . import (
     annotate,  # noqa: F401
     benchmark,  # noqa: F401
@@ -9,7 +8,6 @@ from . import (
     convert,  # noqa: F401
     evaluate,  # noqa: F401
     merge,  # noqa: F401
-    random_transformer,  # noqa: F401
     vectors,  # noqa: F401
 )
 from ._app import kd_app

