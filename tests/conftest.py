@@ -8,7 +8,7 @@ import pytest
 
 # Registers teacher.cfg's before_init check where an installed copy of the
 # package predates its entry point.
-import spacy_kd_ner.models.transformer  # noqa: F401
+import spacy_kd_ner.teacher_weights  # noqa: F401
 
 
 def pytest_addoption(parser):

@@ -13,7 +13,7 @@ import spacy
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 
-from spacy_kd_ner.models.transformer import (
+from spacy_kd_ner.teacher_weights import (
     TransformerWeightsError,
     check_transformer_weights,
     create_check_transformer_weights_v1,
