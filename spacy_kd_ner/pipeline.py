@@ -1,7 +1,12 @@
 """The ``kd_ner`` component: a token-level BILUO entity tagger whose decode can
 only produce valid entity sequences, trainable from gold tags, teacher soft
-targets and pseudo-labels."""
+targets and pseudo-labels.
 
+Importing this module changes nothing global: making a component installs the
+``doc._.kd_teacher`` extension and the at-fork hook (``install_extensions``).
+"""
+
+import functools
 import os
 from itertools import islice
 from typing import (
@@ -45,6 +50,7 @@ from .models.decode import (
     tag_distributions,
 )
 from .scores import get_teacher_scores, has_teacher_scores
+from .scores import install_extensions as install_score_extensions
 
 DEFAULT_CONFIG_STR = """
 [model]
@@ -80,14 +86,26 @@ DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 BILUO_PREFIXES = ("B", "I", "L", "U")
 
 
+def install_extensions() -> None:
+    """Install what a kd_ner component needs in this process, once: the
+    ``doc._.kd_teacher`` extension, and a hook that sets torch to one thread in
+    every forked child. ``nlp.pipe(n_process=N)`` forks; torch's OpenMP thread
+    pool does not survive a fork and the child's first parallel op hangs. The
+    processes are the parallelism there, so each child runs torch on one
+    thread. Calling it again does nothing."""
+    install_score_extensions()
+    _register_fork_hook()
+
+
+@functools.lru_cache(maxsize=None)
+def _register_fork_hook() -> None:
+    """Register ``_single_threaded_torch`` to run in forked children; cached,
+    so that it is registered once per process."""
+    os.register_at_fork(after_in_child=_single_threaded_torch)
+
+
 def _single_threaded_torch() -> None:
     torch.set_num_threads(1)
-
-
-# nlp.pipe(n_process=N) forks; torch's OpenMP thread pool does not survive a
-# fork and the child's first parallel op hangs. The processes are the
-# parallelism there, so each child runs torch on one thread.
-os.register_at_fork(after_in_child=_single_threaded_torch)
 
 
 @Language.factory(
@@ -138,6 +156,7 @@ class EntityTaggerPipe(TrainablePipe):
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"labels": []}
         self._constraints: Optional[Tuple[Tuple[str, ...], BILUOConstraints]] = None
+        install_extensions()
 
     # Labels
 
