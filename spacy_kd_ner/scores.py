@@ -101,4 +101,3 @@ def get_teacher_scores(
 def _describe(doc: Doc) -> str:
     text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
     return f"doc {text!r}"
-
