@@ -25,22 +25,15 @@ import numpy
 import torch
 from thinc.api import registry
 from thinc.loss import Loss
-from thinc.types import Floats1d, Floats2d, Ints1d
+from thinc.types import Floats2d, Ints1d
 
-from .models.crf import (
-    BILUOConstraints,
-    marginals,
-    masked_potentials,
-    sequence_nll,
-)
-from .models.decode import constrained_decode
+from .biluo import BILUOConstraints, Potentials, pseudo_labels
+from .models.crf import marginals, masked_potentials, sequence_nll
 
 MISSING = -1
 """Tag id of a token whose gold tag is unknown."""
 KL_ON = ("emissions", "marginals")
 """The student distributions that the KL term can compare with the teacher's."""
-
-Potentials = Tuple[Floats2d, Floats1d, Floats1d]
 
 
 @dataclass
@@ -63,16 +56,23 @@ class TagTargets:
 
     @property
     def has_gold(self) -> bool:
+        """Whether any token has a gold tag."""
         return bool((self.gold != MISSING).any())
 
 
 @dataclass
 class TaggerGrads:
+    """The loss's gradients, as numpy arrays: of each doc's emissions and, with
+    a CRF head, of the (transitions, start, end) potentials."""
+
     d_emissions: List[Floats2d]
     d_potentials: Optional[Potentials] = None
 
 
 class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float]):
+    """``beta * L_task + gamma * T^2 * KL``, averaged over the non-empty docs of
+    a batch; see the module docstring."""
+
     def __init__(
         self,
         *,
@@ -82,6 +82,17 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
         pseudo_labels: bool = False,
         kl_on: str = "emissions",
     ):
+        """Check and keep the options.
+
+        beta (float): Weight of the task loss, >= 0.
+        gamma (float): Weight of the KL term, >= 0; beta + gamma > 0.
+        temperature (float): The KL term's temperature T, > 0.
+        pseudo_labels (bool): Train docs without gold tags on the teacher's
+            best valid BILUO sequence.
+        kl_on (str): What the KL term compares the teacher with: "emissions"
+            or "marginals" (CRF students only).
+        RAISES ValueError: An option out of range.
+        """
         if beta < 0 or gamma < 0:
             raise ValueError(
                 f"DistillationLoss weights must be non-negative, got beta={beta}, "
@@ -111,18 +122,35 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
     def __call__(
         self, guesses: TaggerScores, truths: List[TagTargets]
     ) -> Tuple[TaggerGrads, float]:
+        """Compute the gradients and the loss of a batch.
+
+        guesses (TaggerScores): The tagger's scores, one doc each.
+        truths (List[TagTargets]): The targets, one per doc.
+        RETURNS (Tuple[TaggerGrads, float]): The gradients and the loss.
+        RAISES ValueError: As many docs of scores as targets are needed;
+            kl_on="marginals" with gamma > 0 needs CRF potentials.
+        """
         return self._compute(guesses, truths, backward=True)
 
     def get_grad(self, guesses: TaggerScores, truths: List[TagTargets]) -> TaggerGrads:
+        """The gradients of ``__call__``."""
         return self._compute(guesses, truths, backward=True)[0]
 
     def get_loss(self, guesses: TaggerScores, truths: List[TagTargets]) -> float:
+        """The loss of ``__call__``, without a backward pass."""
         return self._compute(guesses, truths, backward=False)[1]
 
     def task_targets(
         self, truths: List[TagTargets], constraints: BILUOConstraints
     ) -> List[Ints1d]:
-        """Gold tags, or pseudo-labels where a doc has no gold but a teacher."""
+        """The tags the task loss trains each doc on.
+
+        truths (List[TagTargets]): The docs' targets.
+        constraints (BILUOConstraints): The valid sequences, for pseudo-labels.
+        RETURNS (List[Ints1d]): Per doc, its gold tag ids or, if it has no gold
+            tag, pseudo_labels is set and it has teacher scores, the teacher's
+            best valid sequence.
+        """
         targets = []
         for truth in truths:
             if truth.has_gold or not self.pseudo_labels or truth.teacher is None:
@@ -219,7 +247,14 @@ def kl_divergence(
     student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """T^2 * KL(softmax(log p / T) || softmax(s / T)) per token, where p are the
-    teacher's probabilities (so log p are its logits up to a constant)."""
+    teacher's probabilities (so log p are its logits up to a constant).
+
+    student_logits (torch.Tensor): Float (..., K) student emissions s.
+    teacher_probs (torch.Tensor): Float (..., K) teacher probabilities p,
+        floored at 1e-8 before the log.
+    temperature (float): T.
+    RETURNS (torch.Tensor): The (...) divergences, differentiable w.r.t. s.
+    """
     T = temperature
     log_p = torch.log(teacher_probs.clamp(min=1e-8))
     log_p_T = torch.log_softmax(log_p / T, dim=-1)
@@ -236,21 +271,22 @@ def kl_divergence_marginals(
 ) -> torch.Tensor:
     """T^2 * KL(softmax(log p / T) || q_T) per token, where q_T are the CRF's
     marginals with emissions and (masked) transition scores divided by T.
-    Padding positions give zeros."""
+
+    emissions (torch.Tensor): Float (B, T, K) student emissions.
+    lengths (torch.Tensor): Long (B,) doc lengths.
+    potentials (Tuple[torch.Tensor, torch.Tensor, torch.Tensor]): The masked
+        (transitions, start, end) scores.
+    teacher_probs (torch.Tensor): Float (B, T, K) teacher probabilities.
+    temperature (float): T.
+    RETURNS (torch.Tensor): The (B, T) divergences; padding positions give
+        zeros.
+    """
     T = temperature
     log_p_T = torch.log_softmax(torch.log(teacher_probs.clamp(min=1e-8)) / T, dim=-1)
     trans, start, end = (p / T for p in potentials)
     q_T = marginals(emissions / T, lengths, trans, start, end)
     log_q_T = torch.log(q_T.clamp(min=1e-12))
     return (T * T) * (log_p_T.exp() * (log_p_T - log_q_T)).sum(-1)
-
-
-def pseudo_labels(teacher: Floats2d, constraints: BILUOConstraints) -> Ints1d:
-    """The teacher's best valid BILUO sequence: the constrained Viterbi path
-    over its log-probabilities with zero transition scores, which is the
-    per-token argmax whenever that is a valid sequence."""
-    log_p = numpy.log(numpy.asarray(teacher, dtype="float32").clip(min=1e-30))
-    return constrained_decode([log_p.clip(min=-1e4)], constraints)[0]
 
 
 def _pad(arrays: List[Floats2d], max_len: Optional[int] = None) -> torch.Tensor:
@@ -280,7 +316,11 @@ def configure_distillation_loss_v1(
     kl_on: str = "emissions",
 ) -> DistillationLoss:
     """The student's loss. With the defaults (beta=1, gamma=0) it is the plain
-    task loss on gold tags: baseline training. See the module docstring."""
+    task loss on gold tags: baseline training. See the module docstring and
+    ``DistillationLoss.__init__`` for the options.
+
+    RETURNS (DistillationLoss): The loss.
+    """
     return DistillationLoss(
         beta=beta,
         gamma=gamma,

@@ -1,7 +1,12 @@
 """The ``kd_ner`` component: a token-level BILUO entity tagger whose decode can
 only produce valid entity sequences, trainable from gold tags, teacher soft
-targets and pseudo-labels."""
+targets and pseudo-labels.
 
+Importing this module changes nothing global: making a component installs the
+``doc._.kd_teacher`` extension and the at-fork hook (``install_extensions``).
+"""
+
+import functools
 import os
 from itertools import islice
 from typing import (
@@ -28,24 +33,20 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d, Ints1d
 
-from .doc_text import doc_preview
-from .loss import (
-    MISSING,
-    DistillationLoss,
+from .biluo import (
+    BILUOConstraints,
     Potentials,
-    TaggerGrads,
-    TaggerScores,
-    TagTargets,
-)
-from .models.crf import BILUOConstraints, biluo_constraints
-from .models.crf_layer import get_potentials, inc_potential_grads
-from .models.decode import (
-    TorchPotentials,
+    biluo_constraints,
+    biluo_tag_names,
     constrained_decode,
     log_softmax,
     tag_distributions,
 )
+from .doc_text import doc_preview
+from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
+from .models.crf_layer import get_potentials, inc_potential_grads
 from .scores import get_teacher_scores, has_teacher_scores
+from .scores import install_extensions as install_score_extensions
 
 DEFAULT_CONFIG_STR = """
 [model]
@@ -78,17 +79,28 @@ kl_on = "emissions"
 @scorers = "spacy.ner_scorer.v1"
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
-BILUO_PREFIXES = ("B", "I", "L", "U")
+
+
+def install_extensions() -> None:
+    """Install what a kd_ner component needs in this process, once: the
+    ``doc._.kd_teacher`` extension, and a hook that sets torch to one thread in
+    every forked child. ``nlp.pipe(n_process=N)`` forks; torch's OpenMP thread
+    pool does not survive a fork and the child's first parallel op hangs. The
+    processes are the parallelism there, so each child runs torch on one
+    thread. Calling it again does nothing."""
+    install_score_extensions()
+    _register_fork_hook()
+
+
+@functools.cache
+def _register_fork_hook() -> None:
+    """Register ``_single_threaded_torch`` to run in forked children; cached,
+    so that it is registered once per process."""
+    os.register_at_fork(after_in_child=_single_threaded_torch)
 
 
 def _single_threaded_torch() -> None:
     torch.set_num_threads(1)
-
-
-# nlp.pipe(n_process=N) forks; torch's OpenMP thread pool does not survive a
-# fork and the child's first parallel op hangs. The processes are the
-# parallelism there, so each child runs torch on one thread.
-os.register_at_fork(after_in_child=_single_threaded_torch)
 
 
 @Language.factory(
@@ -139,6 +151,7 @@ class EntityTaggerPipe(TrainablePipe):
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"labels": []}
         self._constraints: Optional[Tuple[Tuple[str, ...], BILUOConstraints]] = None
+        install_extensions()
 
     # Labels
 
@@ -155,15 +168,15 @@ class EntityTaggerPipe(TrainablePipe):
     @property
     def tag_names(self) -> List[str]:
         """The BILUO tags the model scores, in the order of its output columns."""
-        tags = ["O"]
-        for label in self.labels:
-            tags.extend(f"{prefix}-{label}" for prefix in BILUO_PREFIXES)
-        return tags
+        return biluo_tag_names(self.labels)
 
     def add_label(self, label: str) -> int:
         """Add an entity type before the model is initialized.
 
+        label (str): The entity type, e.g. "PER"; no "-".
         RETURNS (int): 0 if the label was already present, otherwise 1.
+        RAISES ValueError: A malformed label, or a new one once the model is
+            initialized.
         """
         if not isinstance(label, str) or not label or "-" in label:
             raise ValueError(
@@ -217,7 +230,11 @@ class EntityTaggerPipe(TrainablePipe):
 
     def decode(self, scores: List[Floats2d]) -> List[Ints1d]:
         """The best valid BILUO tag ids per doc: constrained Viterbi with the
-        learned transitions (CRF head) or over log-softmax scores (softmax)."""
+        learned transitions (CRF head) or over log-softmax scores (softmax).
+
+        scores (List[Floats2d]): The scores of `predict`.
+        RETURNS (List[Ints1d]): Per doc, its tag ids into `tag_names`.
+        """
         return self._decode_host(self._host(scores))
 
     def _decode_host(self, scores: List[Floats2d]) -> List[Ints1d]:
@@ -230,17 +247,14 @@ class EntityTaggerPipe(TrainablePipe):
     def distributions(self, scores: List[Floats2d]) -> List[Floats2d]:
         """Per-token distributions over tag_names: the softmax of the scores
         (softmax head) or the CRF's marginals (CRF head). What `annotate`
-        stores as a teacher's soft targets."""
-        return tag_distributions(
-            self._host(scores), self.constraints, self._torch_potentials()
-        )
+        stores as a teacher's soft targets.
 
-    def _torch_potentials(self) -> Optional[TorchPotentials]:
-        potentials = self._host_potentials()
-        if potentials is None:
-            return None
-        return tuple(  # type: ignore[return-value]
-            torch.from_numpy(numpy.asarray(p, dtype="float32")) for p in potentials
+        scores (List[Floats2d]): The scores of `predict`.
+        RETURNS (List[Floats2d]): Per doc, (n_tokens, n_tags) float32 rows
+            that sum to 1.
+        """
+        return tag_distributions(
+            self._host(scores), self.constraints, self._host_potentials()
         )
 
     def _host(self, scores: List[Floats2d]) -> List[Floats2d]:
@@ -275,7 +289,14 @@ class EntityTaggerPipe(TrainablePipe):
         """Learn from a batch of examples: gold tags, and the teacher scores
         that annotated docs carry.
 
+        examples (Iterable[Example]): The examples; teacher scores are read
+            from their reference docs.
+        drop (float): The dropout rate.
+        sgd (Optional[Optimizer]): The optimizer; None: gradients accumulate.
+        losses (Optional[Dict[str, float]]): Losses to add this pipe's to.
         RETURNS (Dict[str, float]): The updated losses dictionary.
+        RAISES ValueError: An unknown entity label, teacher scores that do not
+            fit a doc, or a doc with nothing to learn from.
         """
         if losses is None:
             losses = {}
@@ -298,6 +319,8 @@ class EntityTaggerPipe(TrainablePipe):
     ) -> Tuple[float, TaggerGrads]:
         """Find the loss and gradient of the scores for a batch of examples.
 
+        examples (Iterable[Example]): The batch.
+        scores (List[Floats2d]): The model's scores of the predicted docs.
         RETURNS (Tuple[float, TaggerGrads]): The loss and the gradients of the
             emissions and (CRF head) of the transition potentials.
         """
@@ -322,7 +345,12 @@ class EntityTaggerPipe(TrainablePipe):
         input docs must have been processed by the components before it.
 
         teacher_pipe (EntityTaggerPipe): A kd_ner pipe with the same labels.
+        examples (Iterable[Example]): The batch; only the predicted docs count.
+        drop (float): The dropout rate.
+        sgd (Optional[Optimizer]): The optimizer; None: gradients accumulate.
+        losses (Optional[Dict[str, float]]): Losses to add this pipe's to.
         RETURNS (Dict[str, float]): The updated losses dictionary.
+        RAISES ValueError: The teacher's tags differ from the student's.
         """
         if losses is None:
             losses = {}
@@ -358,6 +386,8 @@ class EntityTaggerPipe(TrainablePipe):
         teacher_scores (List[Floats2d]): Teacher distributions over tag_names.
         student_scores (List[Floats2d]): The student's emission scores.
         RETURNS (Tuple[float, TaggerGrads]): The loss and the gradients.
+        RAISES ValueError: The loss uses nothing of a teacher (gamma=0 and no
+            pseudo-labels).
         """
         if self.loss.gamma == 0 and not self.loss.pseudo_labels:
             raise ValueError(
@@ -432,6 +462,12 @@ class EntityTaggerPipe(TrainablePipe):
         """Initialize the pipe for training: labels from `labels` (e.g. from
         `spacy init labels`) or from the examples' entities, then the model on
         a sample of examples.
+
+        get_examples (Callable[[], Iterable[Example]]): The training examples.
+        nlp (Optional[Language]): The pipeline; unused.
+        labels (Optional[Sequence[str]]): The entity types; None: those of the
+            examples' reference entities.
+        RAISES ValueError: No labels, or no examples.
         """
         validate_get_examples(get_examples, "EntityTaggerPipe.initialize")
         if labels is not None:

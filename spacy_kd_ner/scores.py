@@ -4,6 +4,12 @@
 Doc, as float16, together with the tag list it refers to, in ``doc._.kd_teacher``.
 Custom extension values live in ``doc.user_data``, so they round-trip through
 ``DocBin(store_user_data=True)``.
+
+Importing this module changes nothing global. The extension is installed by
+``install_extensions``, which a ``kd_ner`` component calls when it is made and
+which every function here calls before it touches ``doc._``: a doc read from a
+``DocBin`` in a fresh process carries its scores in ``user_data`` already, and
+needs only the extension to be installed for them to be read.
 """
 
 from typing import List, Optional, Sequence, Tuple
@@ -21,13 +27,22 @@ class TeacherScoresError(ValueError):
     """A doc's teacher scores are missing or do not fit the student."""
 
 
-def register_extension() -> None:
+def install_extensions() -> None:
+    """Install ``doc._.kd_teacher`` (default None) unless it is installed;
+    calling it again does nothing."""
     if not Doc.has_extension(EXTENSION):
         Doc.set_extension(EXTENSION, default=None)
 
 
 def set_teacher_scores(doc: Doc, tag_names: Sequence[str], probs: Floats2d) -> None:
-    """Store a (n_tokens, n_tags) distribution over tag_names on the doc."""
+    """Store a distribution over tag_names on the doc, as float16.
+
+    doc (Doc): The doc to annotate.
+    tag_names (Sequence[str]): The tags the columns of `probs` refer to.
+    probs (Floats2d): The (n_tokens, n_tags) distribution.
+    RAISES TeacherScoresError: `probs` does not fit the doc and the tags.
+    """
+    install_extensions()
     array = numpy.asarray(probs)
     if array.shape != (len(doc), len(tag_names)):
         raise TeacherScoresError(
@@ -38,7 +53,14 @@ def set_teacher_scores(doc: Doc, tag_names: Sequence[str], probs: Floats2d) -> N
 
 
 def has_teacher_scores(doc: Doc) -> bool:
-    return Doc.has_extension(EXTENSION) and doc._.get(EXTENSION) is not None
+    """Whether the doc carries teacher scores.
+
+    doc (Doc): The doc.
+    RETURNS (bool): True if ``set_teacher_scores`` (here or before a ``DocBin``
+        round trip) stored scores on it.
+    """
+    install_extensions()
+    return doc._.get(EXTENSION) is not None
 
 
 def get_teacher_scores(
@@ -50,6 +72,8 @@ def get_teacher_scores(
     expected_tags (Optional[Sequence[str]]): If given, the tag list the caller
         (a student) uses; scores over any other list raise an error.
     RETURNS (Tuple[Floats2d, List[str]]): The scores and their tag names.
+    RAISES TeacherScoresError: The doc has no scores, or they are over other
+        tags than `expected_tags`, or their shape does not fit the doc.
     """
     if not has_teacher_scores(doc):
         raise TeacherScoresError(
@@ -77,6 +101,3 @@ def get_teacher_scores(
 def _describe(doc: Doc) -> str:
     text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
     return f"doc {text!r}"
-
-
-register_extension()

@@ -2,7 +2,7 @@
 
 An `annotate` output keeps each doc's gold entities beside the teacher's
 per-token distributions. Decoded as the distillation loss decodes them (the
-best valid BILUO sequence, `loss.pseudo_labels`), the distributions are the
+best valid BILUO sequence, `biluo.pseudo_labels`), the distributions are the
 pseudo-labels a `pl` student learns from; scored against the gold entities of
 the same docs, they measure the teacher. This is how an ensemble of teachers
 (`annotate` with several pipelines), which is no single pipeline that
@@ -25,10 +25,9 @@ from spacy.training.iob_utils import biluo_tags_to_spans
 from spacy.vocab import Vocab
 
 from .annotated_corpus import read_annotated, read_manifest
+from .biluo import biluo_constraints, pseudo_labels
 from .doc_text import unannotated_copy
 from .evaluation import load_docs, score_ner
-from .loss import pseudo_labels
-from .models.crf import biluo_constraints
 from .scores import get_teacher_scores
 
 

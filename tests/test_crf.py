@@ -9,10 +9,9 @@ from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_tags_to_spans
 from spacy.vocab import Vocab
 
+from spacy_kd_ner.biluo import biluo_constraints
 from spacy_kd_ner.models.crf import (
     NEG,
-    BILUOConstraints,
-    biluo_constraints,
     log_partition,
     marginals,
     masked_potentials,
@@ -103,57 +102,6 @@ def random_tags(
     for b, length in enumerate(lengths.tolist()):
         tags[b, length:] = 12345
     return tags
-
-
-def test_biluo_constraints_pairs():
-    constraints = biluo_constraints(TAGS_2)
-    assert isinstance(constraints, BILUOConstraints)
-    assert constraints.transitions.dtype == torch.bool
-    assert constraints.transitions.shape == (9, 9)
-    idx = {tag: i for i, tag in enumerate(TAGS_2)}
-
-    def allowed(a: str, b: str) -> bool:
-        return bool(constraints.transitions[idx[a], idx[b]])
-
-    for a, b in [
-        ("O", "O"),
-        ("O", "B-PER"),
-        ("O", "U-ORG"),
-        ("B-PER", "I-PER"),
-        ("B-PER", "L-PER"),
-        ("I-ORG", "I-ORG"),
-        ("I-ORG", "L-ORG"),
-        ("L-PER", "B-ORG"),
-        ("L-PER", "O"),
-        ("U-ORG", "U-ORG"),
-        ("U-PER", "B-PER"),
-    ]:
-        assert allowed(a, b), (a, b)
-    for a, b in [
-        ("O", "I-PER"),
-        ("O", "L-ORG"),
-        ("B-PER", "O"),
-        ("B-PER", "B-PER"),
-        ("B-PER", "I-ORG"),
-        ("B-PER", "L-ORG"),
-        ("B-PER", "U-PER"),
-        ("I-PER", "O"),
-        ("I-ORG", "L-PER"),
-        ("L-PER", "I-PER"),
-        ("L-PER", "L-PER"),
-        ("U-ORG", "I-ORG"),
-    ]:
-        assert not allowed(a, b), (a, b)
-    starts = {tag for tag in TAGS_2 if constraints.start[idx[tag]]}
-    ends = {tag for tag in TAGS_2 if constraints.end[idx[tag]]}
-    assert starts == {"O", "B-PER", "U-PER", "B-ORG", "U-ORG"}
-    assert ends == {"O", "L-PER", "U-PER", "L-ORG", "U-ORG"}
-
-
-@pytest.mark.parametrize("bad", ["X-PER", "B-", "BPER", "", "o", "B_PER", "-PER"])
-def test_biluo_constraints_malformed(bad: str):
-    with pytest.raises(ValueError, match=repr(bad)):
-        biluo_constraints(["O", "B-PER", bad])
 
 
 def test_masked_potentials():

@@ -9,6 +9,7 @@ import torch
 from thinc.api import registry
 
 import spacy_kd_ner.loss as loss_module
+from spacy_kd_ner.biluo import biluo_constraints, pseudo_labels
 from spacy_kd_ner.loss import (
     MISSING,
     DistillationLoss,
@@ -16,9 +17,8 @@ from spacy_kd_ner.loss import (
     TagTargets,
     configure_distillation_loss_v1,
     kl_divergence,
-    pseudo_labels,
 )
-from spacy_kd_ner.models.crf import biluo_constraints, masked_potentials, sequence_nll
+from spacy_kd_ner.models.crf import masked_potentials, sequence_nll
 
 TAGS = ["O", "B-LOC", "I-LOC", "L-LOC", "U-LOC", "B-PER", "I-PER", "L-PER", "U-PER"]
 K = len(TAGS)

@@ -12,7 +12,7 @@ from spacy.training.iob_utils import doc_to_biluo_tags
 from spacy.vocab import Vocab
 from thinc.api import Adam, fix_random_seed
 
-from spacy_kd_ner.models.crf import biluo_constraints
+from spacy_kd_ner.biluo import biluo_constraints
 
 TRAIN_DATA = [
     ("Who is Shaka Khan?", [(7, 17, "PER")]),

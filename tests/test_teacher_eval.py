@@ -12,11 +12,7 @@ from typer.testing import CliRunner
 from spacy_kd_ner.annotate import annotate_corpus
 from spacy_kd_ner.annotated_corpus import AnnotateError, read_annotated
 from spacy_kd_ner.doc_text import unannotated_copy
-from spacy_kd_ner.scores import (
-    TeacherScoresError,
-    register_extension,
-    set_teacher_scores,
-)
+from spacy_kd_ner.scores import TeacherScoresError, set_teacher_scores
 from spacy_kd_ner.teacher_eval import (
     GoldMatchError,
     evaluate_annotations,
@@ -30,7 +26,6 @@ TAGS = ["O"] + [f"{p}-{label}" for label in ("LOC", "PER") for p in "BILU"]
 
 def _doc(nlp, words, gold, teacher, sharpness=4.0):
     """A doc with gold BILUO tags and teacher scores peaked on `teacher`."""
-    register_extension()
     doc = Doc(nlp.vocab, words=words)
     doc.ents = biluo_tags_to_spans(doc, gold)
     probs = numpy.full((len(words), len(TAGS)), 1.0)
@@ -103,7 +98,6 @@ def test_scores_against_gold_by_hand():
 
 def test_doc_without_teacher_scores():
     nlp = spacy.blank("en")
-    register_extension()
     with pytest.raises(TeacherScoresError, match="no teacher scores \\(doc 'Peter"):
         score_pseudo_labels([Doc(nlp.vocab, words=["Peter"])])
 

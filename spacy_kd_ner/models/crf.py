@@ -1,19 +1,27 @@
-"""The maths of a linear-chain CRF over BILUO tags, as plain torch functions.
+"""The maths of a linear-chain CRF, as plain torch functions, and a numpy
+Viterbi for one sequence.
 
-Every function is batched: ``emissions`` is a float tensor of shape
+It knows no tag names: which transitions, starts and ends are allowed comes in
+as bool masks (``masked_potentials``); ``spacy_kd_ner.biluo`` builds them for
+BILUO tags and imports this module, never the reverse. This module imports
+nothing of the package.
+
+The torch functions are batched: ``emissions`` is a float tensor of shape
 ``(B, T, K)`` (B sequences padded to T positions, K tags) and ``lengths`` is a
 long tensor of shape ``(B,)`` with ``1 <= lengths[b] <= T``. Positions at or
 after ``lengths[b]`` are padding: their values never change a result, and they
 get no gradient. The potentials are ``transitions`` ``(K, K)`` (score of tag
 ``j`` following tag ``i`` at ``[i, j]``), ``start`` ``(K,)`` and ``end``
-``(K,)``. Scores must be finite: to forbid invalid BILUO sequences, pass the
-potentials through ``masked_potentials`` first, which uses ``NEG`` rather than
--inf. All computations work in log space, loop over time only, and keep the
-dtype and device of the emissions.
+``(K,)``. Scores must be finite: to forbid tag sequences, pass the potentials
+through ``masked_potentials`` first, which uses ``NEG`` rather than -inf. All
+computations work in log space, loop over time only, and keep the dtype and
+device of the emissions. They raise ValueError on shapes or lengths that do
+not fit.
 """
 
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, Tuple
 
+import numpy
 import torch
 from torch import Tensor
 
@@ -31,77 +39,15 @@ _MIN_SHIFTED = -80.0
 """Floor of a score minus its row maximum before exponentiation in
 ``_logsumexp``. exp(-80) is below the resolution of float32 and float64 next to
 the maximum's exp(0) = 1, so the floor changes no value, but it keeps ``exp``
-off the slow path that CPUs take for underflowing results (scores at ``NEG``
-made logsumexp about 60 times slower)."""
-
-_PREFIXES = ("B", "I", "L", "U")
-
-
-class BILUOConstraints(NamedTuple):
-    """Which tag sequences are valid BILUO.
-
-    transitions (Tensor): Bool (K, K); ``[i, j]`` is True if tag j may follow
-        tag i.
-    start (Tensor): Bool (K,); True if the tag may start a sequence.
-    end (Tensor): Bool (K,); True if the tag may end a sequence.
-    """
-
-    transitions: Tensor
-    start: Tensor
-    end: Tensor
-
-
-def _parse_tag(tag: str) -> Tuple[str, str]:
-    """Split a BILUO tag name into its prefix and entity label.
-
-    tag (str): The tag name, e.g. "O" or "B-PER".
-    RETURNS (Tuple[str, str]): The prefix ("O", "B", "I", "L" or "U") and the
-        label ("" for "O").
-    """
-    if tag == "O":
-        return "O", ""
-    prefix, sep, label = tag.partition("-")
-    if prefix not in _PREFIXES or not sep or not label:
-        raise ValueError(
-            f"Malformed BILUO tag {tag!r}: expected 'O' or one of "
-            f"{', '.join(p + '-<label>' for p in _PREFIXES)}."
-        )
-    return prefix, label
-
-
-def biluo_constraints(tag_names: Sequence[str]) -> BILUOConstraints:
-    """Build the masks of valid BILUO starts, transitions and ends.
-
-    A sequence starts with O, B-x or U-x and ends with O, L-x or U-x. After O,
-    L-x or U-x comes O, B-y or U-y (any y); after B-x or I-x comes I-x or L-x
-    (same x).
-
-    tag_names (Sequence[str]): The K tag names, in tag-id order.
-    RETURNS (BILUOConstraints): The bool masks of what is allowed.
-    """
-    if not tag_names:
-        raise ValueError("biluo_constraints needs at least one tag name.")
-    parsed = [_parse_tag(tag) for tag in tag_names]
-    start = [prefix in ("O", "B", "U") for prefix, _ in parsed]
-    end = [prefix in ("O", "L", "U") for prefix, _ in parsed]
-    transitions = [
-        [
-            prefix_j in ("I", "L") and label_j == label_i
-            if prefix_i in ("B", "I")
-            else prefix_j in ("O", "B", "U")
-            for prefix_j, label_j in parsed
-        ]
-        for prefix_i, label_i in parsed
-    ]
-    return BILUOConstraints(
-        transitions=torch.tensor(transitions, dtype=torch.bool),
-        start=torch.tensor(start, dtype=torch.bool),
-        end=torch.tensor(end, dtype=torch.bool),
-    )
+off the slow path that CPUs take for underflowing results, which scores at
+``NEG`` would otherwise take."""
 
 
 def masked_potentials(
-    transitions: Tensor, start: Tensor, end: Tensor, constraints: BILUOConstraints
+    transitions: Tensor,
+    start: Tensor,
+    end: Tensor,
+    allowed: Tuple[Tensor, Tensor, Tensor],
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Set the forbidden transitions, starts and ends to ``NEG``.
 
@@ -110,16 +56,18 @@ def masked_potentials(
     transitions (Tensor): Float (K, K) transition scores.
     start (Tensor): Float (K,) start scores.
     end (Tensor): Float (K,) end scores.
-    constraints (BILUOConstraints): What is allowed, e.g. from
-        ``biluo_constraints``.
+    allowed (Tuple[Tensor, Tensor, Tensor]): Bool (K, K), (K,) and (K,) masks,
+        True where a transition, start or end is allowed; e.g.
+        ``biluo.biluo_constraints``.
     RETURNS (Tuple[Tensor, Tensor, Tensor]): The masked transitions, start and
         end scores.
     """
     device = transitions.device
+    allowed_transitions, allowed_start, allowed_end = allowed
     return (
-        transitions.masked_fill(~constraints.transitions.to(device), NEG),
-        start.masked_fill(~constraints.start.to(device), NEG),
-        end.masked_fill(~constraints.end.to(device), NEG),
+        transitions.masked_fill(~allowed_transitions.to(device), NEG),
+        start.masked_fill(~allowed_start.to(device), NEG),
+        end.masked_fill(~allowed_end.to(device), NEG),
     )
 
 
@@ -303,6 +251,37 @@ def viterbi_decode(
             path.append(tag)
         best_paths = torch.stack(path[::-1], dim=1).tolist()
     return [seq[:length] for seq, length in zip(best_paths, lengths.tolist())]
+
+
+def viterbi_numpy(
+    emissions: numpy.ndarray,
+    transitions: numpy.ndarray,
+    start: numpy.ndarray,
+    end: numpy.ndarray,
+) -> numpy.ndarray:
+    """Find the highest-scoring tag path of one sequence, in numpy: what
+    ``viterbi_decode`` computes for a batch, without torch's per-op overhead.
+
+    emissions (numpy.ndarray): Float (T, K) emission scores, T >= 1.
+    transitions (numpy.ndarray): Float (K, K); ``[i, j]`` scores tag j after i.
+    start (numpy.ndarray): Float (K,) start scores.
+    end (numpy.ndarray): Float (K,) end scores.
+    RETURNS (numpy.ndarray): The (T,) int64 best tag ids.
+    """
+    n_steps = emissions.shape[0]
+    score = start + emissions[0]
+    backpointers = numpy.empty((max(n_steps - 1, 0), emissions.shape[1]), "int64")
+    for t in range(1, n_steps):
+        candidates = score[:, None] + transitions
+        backpointers[t - 1] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + emissions[t]
+    best = int((score + end).argmax())
+    path = numpy.empty((n_steps,), dtype="int64")
+    path[-1] = best
+    for t in range(n_steps - 2, -1, -1):
+        best = int(backpointers[t, best])
+        path[t] = best
+    return path
 
 
 def marginals(

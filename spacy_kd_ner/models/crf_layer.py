@@ -20,7 +20,12 @@ END = "end"  # (nO,): score of ending with a tag
 def build_crf_layer_v1(
     nO: Optional[int] = None,
 ) -> Model[List[Floats2d], List[Floats2d]]:
-    """A linear-chain CRF's parameters over nO tags, zero-initialised."""
+    """A linear-chain CRF's parameters over nO tags, zero-initialised.
+
+    nO (Optional[int]): The number of tags; inferred at initialization from
+        the width of Y (or X).
+    RETURNS (Model[List[Floats2d], List[Floats2d]]): The layer.
+    """
     return Model(
         "crf",
         forward,
@@ -33,6 +38,7 @@ def build_crf_layer_v1(
 def forward(
     model: Model[List[Floats2d], List[Floats2d]], X: List[Floats2d], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
+    """The identity on the emissions; its backprop passes gradients through."""
     return X, lambda dY: dY
 
 
@@ -41,6 +47,8 @@ def init(
     X: Optional[List[Floats2d]] = None,
     Y: Optional[List[Floats2d]] = None,
 ) -> None:
+    """Set nO from the width of Y (or X) unless it is set, and allocate the
+    zero potentials."""
     if not model.has_dim("nO"):
         sample = Y if Y else X
         if sample:
@@ -52,7 +60,12 @@ def init(
 
 
 def get_potentials(model: Model) -> Tuple[Floats2d, Floats1d, Floats1d]:
-    """The (transitions, start, end) parameters of a CRF layer."""
+    """The (transitions, start, end) parameters of a CRF layer.
+
+    model (Model): An initialized layer of ``build_crf_layer_v1``.
+    RETURNS (Tuple[Floats2d, Floats1d, Floats1d]): The (nO, nO), (nO,) and
+        (nO,) arrays, on the model's device.
+    """
     return (
         cast(Floats2d, model.get_param(TRANSITIONS)),
         cast(Floats1d, model.get_param(START)),

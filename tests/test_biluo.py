@@ -1,0 +1,122 @@
+"""BILUO tag names and constraints; the numpy Viterbi used at inference agrees
+with the batched torch one; the stored CRF distributions are proper
+distributions on long docs too."""
+
+import numpy
+import pytest
+import torch
+
+from spacy_kd_ner.biluo import (
+    BILUOConstraints,
+    biluo_constraints,
+    biluo_tag_names,
+    constrained_decode,
+    tag_distributions,
+)
+from spacy_kd_ner.models.crf import masked_potentials, viterbi_decode, viterbi_numpy
+
+TAGS = ["O"] + [f"{p}-{t}" for t in ("LOC", "PER") for p in "BILU"]
+TAGS_2 = ["B-PER", "I-PER", "L-PER", "U-PER", "O", "B-ORG", "I-ORG", "L-ORG", "U-ORG"]
+
+
+def test_biluo_tag_names():
+    assert biluo_tag_names(["LOC", "PER"]) == TAGS
+    assert biluo_tag_names([]) == ["O"]
+
+
+def test_biluo_constraints_pairs():
+    constraints = biluo_constraints(TAGS_2)
+    assert isinstance(constraints, BILUOConstraints)
+    assert constraints.transitions.dtype == torch.bool
+    assert constraints.transitions.shape == (9, 9)
+    idx = {tag: i for i, tag in enumerate(TAGS_2)}
+
+    def allowed(a: str, b: str) -> bool:
+        return bool(constraints.transitions[idx[a], idx[b]])
+
+    for a, b in [
+        ("O", "O"),
+        ("O", "B-PER"),
+        ("O", "U-ORG"),
+        ("B-PER", "I-PER"),
+        ("B-PER", "L-PER"),
+        ("I-ORG", "I-ORG"),
+        ("I-ORG", "L-ORG"),
+        ("L-PER", "B-ORG"),
+        ("L-PER", "O"),
+        ("U-ORG", "U-ORG"),
+        ("U-PER", "B-PER"),
+    ]:
+        assert allowed(a, b), (a, b)
+    for a, b in [
+        ("O", "I-PER"),
+        ("O", "L-ORG"),
+        ("B-PER", "O"),
+        ("B-PER", "B-PER"),
+        ("B-PER", "I-ORG"),
+        ("B-PER", "L-ORG"),
+        ("B-PER", "U-PER"),
+        ("I-PER", "O"),
+        ("I-ORG", "L-PER"),
+        ("L-PER", "I-PER"),
+        ("L-PER", "L-PER"),
+        ("U-ORG", "I-ORG"),
+    ]:
+        assert not allowed(a, b), (a, b)
+    starts = {tag for tag in TAGS_2 if constraints.start[idx[tag]]}
+    ends = {tag for tag in TAGS_2 if constraints.end[idx[tag]]}
+    assert starts == {"O", "B-PER", "U-PER", "B-ORG", "U-ORG"}
+    assert ends == {"O", "L-PER", "U-PER", "L-ORG", "U-ORG"}
+
+
+@pytest.mark.parametrize("bad", ["X-PER", "B-", "BPER", "", "o", "B_PER", "-PER"])
+def test_biluo_constraints_malformed(bad: str):
+    with pytest.raises(ValueError, match=repr(bad)):
+        biluo_constraints(["O", "B-PER", bad])
+
+
+def test_numpy_viterbi_equals_torch_viterbi():
+    rng = numpy.random.default_rng(0)
+    constraints = biluo_constraints(TAGS)
+    K = len(TAGS)
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        E = torch.tensor(rng.normal(scale=3, size=(1, n, K)))
+        potentials = [torch.tensor(rng.normal(size=s)) for s in ((K, K), (K,), (K,))]
+        masked = masked_potentials(*potentials, constraints)
+        expected = viterbi_decode(E, torch.tensor([n]), *masked)[0]
+        got = viterbi_numpy(*(x.numpy() for x in (E[0], *masked)))
+        assert list(got) == list(expected)
+
+
+def test_constrained_decode_batch_with_empty_docs_is_valid():
+    rng = numpy.random.default_rng(1)
+    constraints = biluo_constraints(TAGS)
+    scores = [
+        torch.tensor(rng.normal(scale=5, size=(n, len(TAGS)))) for n in (0, 1, 5, 0, 9)
+    ]
+    paths = constrained_decode([s.float() for s in scores], constraints)
+    assert [len(p) for p in paths] == [0, 1, 5, 0, 9]
+    for path in paths:
+        if len(path):
+            assert constraints.start[path[0]] and constraints.end[path[-1]]
+            assert all(
+                constraints.transitions[a, b] for a, b in zip(path[:-1], path[1:])
+            )
+
+
+def test_crf_distributions_of_long_docs_sum_to_one():
+    # Forward-backward sums grow with the length: the stored distributions
+    # must stay distributions.
+    rng = numpy.random.default_rng(2)
+    constraints = biluo_constraints(TAGS)
+    K = len(TAGS)
+    potentials = tuple(
+        rng.normal(scale=2, size=s).astype("float32") for s in ((K, K), (K,), (K,))
+    )
+    scores = [rng.normal(scale=8, size=(n, K)).astype("float32") for n in (3000, 0, 7)]
+    probs = tag_distributions(scores, constraints, potentials)
+    assert [p.shape for p in probs] == [(3000, K), (0, K), (7, K)]
+    for p in probs:
+        assert p.dtype == numpy.float32
+        numpy.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
