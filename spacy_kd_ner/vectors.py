@@ -167,7 +167,7 @@ def check_vectors_dir(path: Union[str, Path]) -> Dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(
             f"Vectors directory not found: {path}. Write one with "
-            f"`python -m spacy_kd_ner vectors {path}` or `spacy init vectors`."
+            f"`python -m spacy kd-ner vectors {path}` or `spacy init vectors`."
         )
     if not path.is_dir():
         raise ValueError(f"Not a spaCy vectors directory (not a directory): {path}")

@@ -1,8 +1,7 @@
 """The typer app that groups this plugin's commands.
 
-It hangs under spaCy's own CLI as ``python -m spacy kd-ner <command>`` (through
-the ``spacy_cli`` entry point) and runs alone as ``python -m spacy_kd_ner
-<command>``.
+It hangs under spaCy's own CLI as ``python -m spacy kd-ner <command>``, through
+the ``spacy_cli`` entry point: the one way to call them.
 """
 
 import typer
