@@ -16,13 +16,12 @@ sentences is the train set, of test sentences the test set). `merge` averages
 the annotations of the same docs by `kd-ner merge-annotations`.
 """
 
-import subprocess
-import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import typer
-from wasabi import msg
+
+from commands import kd_ner, run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 PARTS = ("labeled", "unlabeled", "test")
@@ -38,16 +37,6 @@ def split_inputs(corpus: Path, size: int, seed: int) -> Dict[str, Tuple[Path, Pa
         "unlabeled": (pool, train),
         "test": (test, test),
     }
-
-
-def run(command: Sequence[str]) -> None:
-    """Run `python -m spacy kd-ner ...`, printed first; stop on a failure."""
-    argv = [sys.executable, "-m", "spacy", "kd-ner", *command]
-    msg.info(" ".join(["python", *argv[1:]]))
-    code = subprocess.run(argv).returncode
-    if code != 0:
-        msg.fail(f"Command failed with exit code {code}")
-        raise SystemExit(code)
 
 
 @app.command()
@@ -73,7 +62,7 @@ def split(
         if context_window is not None:
             command += ["--context-source", str(context)]
             command += ["--context-window", str(context_window)]
-        run(command)
+        run(kd_ner(*command))
 
 
 @app.command()
@@ -88,7 +77,7 @@ def merge(
     for part in PARTS:
         merged = ",".join(str(d / f"{size}-{seed}" / part) for d in dirs)
         target = output / f"{size}-{seed}" / part
-        run(["merge-annotations", merged, str(target), "--overwrite"])
+        run(kd_ner("merge-annotations", merged, str(target), "--overwrite"))
 
 
 if __name__ == "__main__":

@@ -20,13 +20,14 @@ and `--training` defaults to `training`.
 `--results`.
 """
 
-import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import typer
 from wasabi import msg
+
+from commands import kd_ner, run, split_list
 
 # The students of the paper: which corpora they read and how their loss mixes
 # the gold (or pseudo-labels) with the teacher's soft targets.
@@ -114,24 +115,18 @@ def teacher_command(
 
 def evaluate_command(model: Path, test: Path, output: Path, gpu_id: int) -> List[str]:
     """The `kd-ner evaluate` command line of a trained pipeline."""
-    return [
-        sys.executable, "-m", "spacy", "kd-ner", "evaluate", str(model), str(test),
-        "--output", str(output), "--gpu-id", str(gpu_id),
-    ]  # fmt: skip
+    args = [str(model), str(test), "--output", str(output), "--gpu-id", str(gpu_id)]
+    return kd_ner("evaluate", *args)
 
 
-def run(command: Sequence[str]) -> None:
-    """Run a command, printed first; a failure ends this script with its code."""
-    shown = ["python", *command[1:]] if command[0] == sys.executable else command
-    msg.info(" ".join(shown))
-    code = subprocess.run(list(command)).returncode
-    if code != 0:
-        msg.fail(f"Command failed with exit code {code}")
-        raise SystemExit(code)
-
-
-def split_list(value: str) -> List[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
+def train_and_score(
+    command: List[str], output: Path, test: Optional[Path], metrics: Path, gpu_id: int
+) -> None:
+    """Run a `spacy train` command, then score its best model on `test` (if
+    given) into `metrics`."""
+    run(command)
+    if test is not None:
+        run(evaluate_command(output / "model-best", test, metrics, gpu_id))
 
 
 @app.command()
@@ -164,7 +159,7 @@ def students(
     for variant in names:
         name = run_name(f"student-{variant}", size, seed, tag, system_seed)
         output = training / name
-        run(
+        train_and_score(
             student_command(
                 variant,
                 output,
@@ -175,14 +170,12 @@ def students(
                 max_steps=max_steps,
                 system_seed=system_seed,
                 gpu_id=gpu_id,
-            )
+            ),
+            output,
+            test,
+            results / f"{name}.json",
+            gpu_id,
         )
-        if test is not None:
-            run(
-                evaluate_command(
-                    output / "model-best", test, results / f"{name}.json", gpu_id
-                )
-            )
 
 
 @app.command()
@@ -207,7 +200,7 @@ def teacher(
     for system_seed in (int(s) for s in split_list(system_seeds)):
         name = run_name("teacher", size, seed, tag, system_seed or None)
         output = training / name
-        run(
+        train_and_score(
             teacher_command(
                 output,
                 weights=weights,
@@ -218,14 +211,12 @@ def teacher(
                 system_seed=system_seed,
                 gpu_id=gpu_id,
                 batch_size=batch_size,
-            )
+            ),
+            output,
+            test,
+            results / f"{name}.json",
+            gpu_id,
         )
-        if test is not None:
-            run(
-                evaluate_command(
-                    output / "model-best", test, results / f"{name}.json", gpu_id
-                )
-            )
 
 
 if __name__ == "__main__":
