@@ -85,3 +85,13 @@ def test_students_outputs_are_report_run_names(commands):
         for var, value in values.items():
             name = name.replace(f"${{vars.{var}}}", value)
         assert parse_run_name(name) == (f"student-{variant}", 750, 2, 3)
+
+
+def test_docs_project_md_is_what_spacy_project_document_writes(tmp_path):
+    # The command table in docs/project.md is rendered from project.yml:
+    # `python -m spacy project document . --output docs/project.md`.
+    from weasel.cli.document import project_document
+
+    rendered = tmp_path / "project.md"
+    project_document(ROOT, rendered)
+    assert (ROOT / "docs" / "project.md").read_text() == rendered.read_text()
