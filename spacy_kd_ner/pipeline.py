@@ -34,6 +34,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats1d, Floats2d, Ints1d
 
 from .biluo import (
+    BILUO_PREFIXES,
     BILUOConstraints,
     Potentials,
     biluo_constraints,
@@ -173,14 +174,25 @@ class EntityTaggerPipe(TrainablePipe):
     def add_label(self, label: str) -> int:
         """Add an entity type before the model is initialized.
 
-        label (str): The entity type, e.g. "PER"; no "-".
+        label (str): The entity type, e.g. "PER" or "geo-loc": any non-empty
+            string without whitespace. Its tags are "B-<label>" and so on,
+            read back by splitting on the first "-" (as spaCy does), so
+            dashes inside a label are kept.
         RETURNS (int): 0 if the label was already present, otherwise 1.
-        RAISES ValueError: A malformed label, or a new one once the model is
-            initialized.
+        RAISES ValueError: A malformed label (empty, with whitespace, or a tag
+            such as "B-PER" rather than its type), or a new one once the model
+            is initialized.
         """
-        if not isinstance(label, str) or not label or "-" in label:
+        if not isinstance(label, str) or not label or len(label.split()) != 1:
             raise ValueError(
-                f"kd_ner labels are entity types such as 'PER' (no '-'), got {label!r}."
+                f"kd_ner labels are entity types such as 'PER' or 'geo-loc' "
+                f"(non-empty, no whitespace), got {label!r}."
+            )
+        prefix, sep, rest = label.partition("-")
+        if sep and rest and prefix in BILUO_PREFIXES:
+            raise ValueError(
+                f"kd_ner labels are entity types, not tags: {label!r} looks like "
+                f"a tag; give its type {rest!r} instead."
             )
         if label in self.labels:
             return 0

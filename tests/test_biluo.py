@@ -120,3 +120,22 @@ def test_crf_distributions_of_long_docs_sum_to_one():
     for p in probs:
         assert p.dtype == numpy.float32
         numpy.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_biluo_constraints_dashed_lowercase_labels():
+    # A tag splits on its first dash, as spaCy's split_bilu_label does: the
+    # label of "B-geo-loc" is "geo-loc", never "loc".
+    tags = biluo_tag_names(["geo", "geo-loc"])
+    assert tags[5:] == ["B-geo-loc", "I-geo-loc", "L-geo-loc", "U-geo-loc"]
+    constraints = biluo_constraints(tags)
+    idx = {tag: i for i, tag in enumerate(tags)}
+
+    def allowed(a: str, b: str) -> bool:
+        return bool(constraints.transitions[idx[a], idx[b]])
+
+    assert allowed("B-geo-loc", "I-geo-loc") and allowed("I-geo-loc", "L-geo-loc")
+    assert allowed("L-geo-loc", "B-geo") and allowed("U-geo", "U-geo-loc")
+    assert not allowed("B-geo-loc", "L-geo") and not allowed("B-geo", "L-geo-loc")
+    assert not allowed("I-geo", "I-geo-loc")
+    assert bool(constraints.start[idx["U-geo-loc"]])
+    assert not bool(constraints.end[idx["I-geo-loc"]])

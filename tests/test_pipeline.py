@@ -353,3 +353,67 @@ def test_predict_leaves_torch_onednn_setting_alone(trained, enabled):
         assert torch.backends.mkldnn.enabled == enabled
     finally:
         torch.backends.mkldnn.enabled = before
+
+
+WNUT_LIKE = "".join(
+    f"{line}\n"
+    for line in [
+        "I\tO",
+        "love\tO",
+        "Paris\tB-geo-loc",
+        "\t",
+        "Empire\tB-facility",
+        "State\tI-facility",
+        "in\tO",
+        "New\tB-geo-loc",
+        "York\tI-geo-loc",
+        "",
+        "@paul\tO",
+        "in\tO",
+        "Berlin\tB-geo-loc",
+        "now\tO",
+    ]
+)
+
+
+def test_dashed_lowercase_labels_convert_train_and_predict(tmp_path):
+    from spacy.tokens import DocBin
+    from spacy.training import Corpus
+
+    from spacy_kd_ner.conll import convert_conll
+    from spacy_kd_ner.scores import get_teacher_scores, set_teacher_scores
+
+    src = tmp_path / "train.txt"
+    src.write_text(WNUT_LIKE, encoding="utf8")
+    convert_conll(src, tmp_path / "train.spacy")
+    nlp = make_nlp()
+    examples = list(Corpus(tmp_path / "train.spacy")(nlp))
+    nlp.initialize(lambda: examples)
+    ner = nlp.get_pipe("kd_ner")
+    assert ner.labels == ("facility", "geo-loc")
+    assert "B-geo-loc" in ner.tag_names and "U-facility" in ner.tag_names
+    optimizer = Adam(0.01)
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer, losses={})
+    doc = nlp("I love Paris")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Paris", "geo-loc")]
+    # The tag names and teacher scores over them round trip through a DocBin
+    # and a saved pipeline.
+    probs = numpy.full((len(doc), len(ner.tag_names)), 1 / len(ner.tag_names))
+    set_teacher_scores(doc, ner.tag_names, probs)
+    doc_bin = DocBin(store_user_data=True, docs=[doc])
+    (back,) = DocBin().from_bytes(doc_bin.to_bytes()).get_docs(nlp.vocab)
+    _, tags = get_teacher_scores(back, ner.tag_names)
+    assert tags == ner.tag_names
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.get_pipe("kd_ner").labels == ("facility", "geo-loc")
+    assert [(e.text, e.label_) for e in loaded("I love Paris").ents] == [
+        ("Paris", "geo-loc")
+    ]
+
+
+def test_tag_like_label_is_refused():
+    nlp = make_nlp()
+    with pytest.raises(ValueError, match="'PER'"):
+        nlp.get_pipe("kd_ner").add_label("B-PER")
