@@ -1,21 +1,34 @@
-"""Read CoNLL-2003 style NER files into spaCy Docs and write them as DocBins.
+"""Read CoNLL-style NER files into spaCy Docs and write them as DocBins.
 
-The reader takes one token per line, the word in the first column and the NER
-tag (IOB1 or IOB2) in the last one: ``WORD NER``, ``WORD POS NER`` or ``WORD
-POS CHUNK NER``. Blank lines end sentences and ``-DOCSTART-`` lines (in any of
-their forms) mark document boundaries. Each sentence becomes one Doc, with
-``doc.ents`` set from the tags through spaCy's ``iob_to_biluo`` and
-``biluo_tags_to_spans``. ``doc.user_data`` keeps where the sentence came from:
-``conll_doc`` (the number of ``-DOCSTART-`` lines before it), ``conll_sent``
-(its index in the file) and ``conll_line`` (the 1-based line of its first
-token).
+The reader takes one token per line, whitespace-separated columns, the word in
+the first one: ``WORD NER``, ``WORD POS NER``, ``WORD POS CHUNK NER`` or any
+other number of columns. The NER column is given (``ner_column``, 0-based as
+Python indexes: the word is column 0, -1 the last column) or detected: the
+last column whose values are all tags (``O``, or ``B-``, ``I-``, ``L-``,
+``U-``, ``E-``, ``S-`` and a type: IOB1, IOB2, BILUO and IOBES, one scheme or
+another per file) and that is not a chunk column (all types phrase types such
+as ``NP``, ``VP``: a ``WORD POS CHUNK`` file has no NER column and is refused
+unless its column is given). A tag splits on its first dash, as spaCy's
+``split_bilu_label`` does: ``B-geo-loc`` is the type ``geo-loc``.
+
+Blank lines end sentences and ``-DOCSTART-`` lines (in any of their forms)
+mark document boundaries. Each sentence becomes one Doc, with ``doc.ents`` set
+from the tags through spaCy's ``iob_to_biluo`` and ``biluo_tags_to_spans``.
+``doc.user_data`` keeps where the sentence came from: ``conll_doc`` (the
+number of ``-DOCSTART-`` lines before it), ``conll_sent`` (its index in the
+file) and ``conll_line`` (the 1-based line of its first token).
+
+Files are read as UTF-8 (a byte order mark dropped) unless another encoding is
+given; a byte that does not decode is a `ConllFormatError` naming the file,
+the line and the byte offset.
 """
 
+import codecs
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -25,23 +38,39 @@ from spacy.vocab import Vocab
 from .docbins import read_corpus
 
 DOCSTART = "-DOCSTART-"
-# Number of columns a token line may have: WORD NER, WORD POS NER (CoNLL-2002)
-# and WORD POS CHUNK NER (CoNLL-2003).
-N_COLUMNS = (2, 3, 4)
-TAG_RE = re.compile(r"^(?:O|[BI]-\S+)$")
+TAG_RE = re.compile(r"^(?:O|[BILUES]-\S+)$")
+TAG_FORMS = "O, or B-, I-, L-, U-, E- or S- and a type"
+# The phrase types of CoNLL-2000 chunking, as CoNLL-2003's third column uses
+# them: a column of tags over these types only holds chunks, not entities.
+CHUNK_TYPES = frozenset(
+    ("ADJP", "ADVP", "CONJP", "INTJ", "LST", "NP", "PP", "PRT", "SBAR", "UCP", "VP")
+)
+# IOBES prefixes as their BILUO equivalents.
+IOBES_TO_BILUO = {"E": "L", "S": "U"}
 USER_DATA_KEYS = ("conll_doc", "conll_sent", "conll_line")
+SPLITS = ("train", "dev", "test")
 
 
 class ConllFormatError(ValueError):
-    """A line of a CoNLL file that cannot be read. The message names the file,
-    the 1-based line number and shows the line."""
+    """A CoNLL file that cannot be read. The message names the file and, where
+    one line is at fault, its 1-based number and the line."""
 
-    def __init__(self, path: Union[str, Path], line_no: int, line: str, reason: str):
+    def __init__(
+        self,
+        path: Union[str, Path],
+        line_no: Optional[int],
+        line: Optional[str],
+        reason: str,
+    ):
         self.path = str(path)
         self.line_no = line_no
         self.line = line
         self.reason = reason
-        super().__init__(f"{self.path}:{line_no}: {reason}: {line!r}")
+        if line_no is None:
+            message = f"{self.path}: {reason}"
+        else:
+            message = f"{self.path}:{line_no}: {reason}: {line!r}"
+        super().__init__(message)
 
 
 class ConversionMismatchError(RuntimeError):
@@ -60,6 +89,9 @@ class ConversionStats:
         None for Docs that do not record them (a DocBin written without user
         data).
     entities_per_type (Dict[str, int]): Entities per label.
+    ner_column (Optional[int]): The 0-based column the tags were read from;
+        None where unknown (a DocBin, a file without token lines). Not
+        compared.
     """
 
     sentences: int = 0
@@ -67,6 +99,7 @@ class ConversionStats:
     entities: int = 0
     docstarts: Optional[int] = 0
     entities_per_type: Dict[str, int] = field(default_factory=dict)
+    ner_column: Optional[int] = field(default=None, compare=False)
 
     def add_entity(self, label: str) -> None:
         self.entities += 1
@@ -118,81 +151,234 @@ class ConversionStats:
         return stats
 
 
-def _split_line(path: Path, line_no: int, line: str) -> List[str]:
-    columns = line.split()
-    if columns[0] == DOCSTART:
-        return columns
-    if len(columns) not in N_COLUMNS:
+def _decode_error(
+    path: Path, encoding: str, error: UnicodeDecodeError
+) -> ConllFormatError:
+    """Locate the first line of `path` that does not decode: its number, the
+    bytes at fault and their offset in the file."""
+    offset = 0
+    with path.open("rb") as file_:
+        for line_no, raw in enumerate(file_, start=1):
+            try:
+                raw.decode(_codec(encoding) if line_no == 1 else encoding)
+            except UnicodeDecodeError as err:
+                bad = raw[err.start : err.end]
+                line = raw.decode(encoding, "backslashreplace").rstrip("\r\n")
+                return ConllFormatError(
+                    path,
+                    line_no,
+                    line,
+                    f"not {encoding} text: byte {bad.hex(' ')} at byte offset "
+                    f"{offset + err.start} of the file does not decode; re-encode "
+                    f"the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) or give "
+                    f"its encoding (--encoding latin-1)",
+                )
+            offset += len(raw)
+    return ConllFormatError(
+        path, None, None, f"not {encoding} text ({error}); give its encoding"
+    )
+
+
+def _codec(encoding: str) -> str:
+    """The codec to open a file of `encoding` with: UTF-8 drops a byte order
+    mark."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _lines(path: Path, encoding: str) -> Iterator[Tuple[int, str]]:
+    """Yield (1-based line number, line without its end) of a text file;
+    universal newlines handle CRLF. RAISES ConllFormatError: a byte that does
+    not decode."""
+    try:
+        codec = _codec(encoding)
+    except LookupError:
+        raise ConllFormatError(
+            path, None, None, f"unknown encoding {encoding!r}"
+        ) from None
+    try:
+        with path.open("r", encoding=codec) as file_:
+            for line_no, raw in enumerate(file_, start=1):
+                yield line_no, raw.rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise _decode_error(path, encoding, err) from None
+
+
+def _token_lines(
+    path: Path, encoding: str
+) -> Iterator[Tuple[int, str, Optional[List[str]]]]:
+    """Yield (line number, line, columns) of each line: columns None for a
+    blank line, ``[DOCSTART, ...]`` for a document boundary. RAISES
+    ConllFormatError: a token line with fewer than 2 columns, or with another
+    number of columns than the file's first token line."""
+    n_columns = 0
+    for line_no, line in _lines(path, encoding):
+        if not line.strip():
+            yield line_no, line, None
+            continue
+        columns = line.split()
+        if columns[0] == DOCSTART:
+            yield line_no, line, columns
+            continue
+        if len(columns) < 2:
+            raise ConllFormatError(
+                path,
+                line_no,
+                line,
+                f"expected at least 2 whitespace-separated columns (WORD ... NER), "
+                f"found {len(columns)}",
+            )
+        if not n_columns:
+            n_columns = len(columns)
+        elif len(columns) != n_columns:
+            raise ConllFormatError(
+                path,
+                line_no,
+                line,
+                f"found {len(columns)} columns where the file's first token "
+                f"line has {n_columns}",
+            )
+        yield line_no, line, columns
+
+
+def detect_ner_column(path: Union[str, Path], *, encoding: str = "utf-8") -> int:
+    """Find the NER column of a CoNLL file: the last column (after the word)
+    whose values are all tags and that is not a chunk column (tags over
+    `CHUNK_TYPES` only).
+
+    path (Union[str, Path]): The CoNLL file.
+    encoding (str): The file's encoding.
+    RETURNS (int): The 0-based column; -1 for a file without token lines.
+    RAISES ConllFormatError: No such column (naming the last column's first
+        value that is not a tag, or the chunk column to give explicitly), or a
+        malformed line.
+    """
+    path = Path(path)
+    # Per column: the first (line number, line, value) that is not a tag, and
+    # the types of its tags.
+    not_tag: Dict[int, Tuple[int, str, str]] = {}
+    types: Dict[int, Set[str]] = {}
+    n_columns = 0
+    for line_no, line, columns in _token_lines(path, encoding):
+        if columns is None or columns[0] == DOCSTART:
+            continue
+        n_columns = len(columns)
+        for i in range(1, n_columns):
+            if i in not_tag:
+                continue
+            value = columns[i]
+            if TAG_RE.match(value):
+                if value != "O":
+                    types.setdefault(i, set()).add(value.split("-", 1)[1])
+            else:
+                not_tag[i] = (line_no, line, value)
+    if not n_columns:
+        return -1
+    tag_columns = [i for i in range(1, n_columns) if i not in not_tag]
+    chunks = [i for i in tag_columns if types.get(i) and types[i] <= CHUNK_TYPES]
+    ner = [i for i in tag_columns if i not in chunks]
+    if ner:
+        return ner[-1]
+    if chunks:
+        column = chunks[-1]
         raise ConllFormatError(
             path,
-            line_no,
-            line,
-            f"expected {' or '.join(map(str, N_COLUMNS))} whitespace-separated "
-            f"columns (WORD ... NER), found {len(columns)}",
+            None,
+            None,
+            f"no NER column: column {column} holds chunk tags (types "
+            f"{', '.join(sorted(types[column]))}), not entities, and no other "
+            f"column holds only tags; pass --ner-column {column} to read the "
+            f"chunks as entities",
         )
-    tag = columns[-1]
-    if not TAG_RE.match(tag):
-        raise ConllFormatError(
-            path, line_no, line, f"NER tag {tag!r} is not O, B-<type> or I-<type>"
-        )
-    return columns
+    line_no, line, value = not_tag[n_columns - 1]
+    raise ConllFormatError(
+        path,
+        line_no,
+        line,
+        f"no NER column: the last column holds {value!r}, which is not a tag "
+        f"({TAG_FORMS}), and no other column holds only tags",
+    )
 
 
 def _count_entities(tags: List[str], stats: ConversionStats) -> None:
-    """Count entities straight from IOB1/IOB2 tags, independently of spaCy's
-    conversion: a B- tag starts an entity, and so does an I- tag that does not
-    follow a tag of the same type."""
+    """Count entities straight from BILUO or IOB1/IOB2 tags (IOBES mapped to
+    BILUO), independently of spaCy's conversion: a B- or U- tag starts an
+    entity, and so does an I- or L- tag that does not follow a tag of the
+    same type."""
     prev_type = None
     for tag in tags:
         if tag == "O":
             prev_type = None
             continue
         prefix, label = tag.split("-", 1)
-        if prefix == "B" or label != prev_type:
+        if prefix in ("B", "U") or label != prev_type:
             stats.add_entity(label)
         prev_type = label
 
 
-def _read_sentences(path: Path) -> Iterator[Tuple[List[str], List[str], int, int]]:
-    """Yield (words, tags, DOCSTART lines before it, line number of its first
-    token) for each sentence."""
+def _to_biluo_prefix(tag: str) -> str:
+    """An IOBES tag's BILUO spelling (E- as L-, S- as U-); other tags as they
+    are."""
+    prefix = IOBES_TO_BILUO.get(tag[:1])
+    return tag if prefix is None or tag[1:2] != "-" else prefix + tag[1:]
+
+
+def _resolve_column(
+    path: Path, line_no: int, line: str, ner_column: int, n_columns: int
+) -> int:
+    column = ner_column + n_columns if ner_column < 0 else ner_column
+    if column == 0:
+        raise ConllFormatError(
+            path,
+            line_no,
+            line,
+            f"NER column {ner_column} is column 0, the word; columns are 0-based",
+        )
+    if not 0 < column < n_columns:
+        raise ConllFormatError(
+            path,
+            line_no,
+            line,
+            f"NER column {ner_column} is out of range for a file of {n_columns} "
+            f"columns (0-based, the word is column 0, -1 the last column)",
+        )
+    return column
+
+
+def _read_sentences(
+    path: Path, ner_column: int, encoding: str
+) -> Iterator[Tuple[List[str], List[str], int, int, int]]:
+    """Yield (words, BILUO-or-IOB tags, DOCSTART lines before it, line number
+    of its first token, the 0-based NER column) for each sentence."""
     words: List[str] = []
     tags: List[str] = []
     first_line = 0
     docstarts = 0
-    n_columns = 0
-    # utf-8-sig drops a byte order mark; universal newlines handle CRLF.
-    with path.open("r", encoding="utf-8-sig") as file_:
-        for line_no, raw in enumerate(file_, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                if words:
-                    yield words, tags, docstarts, first_line
-                    words, tags = [], []
-                continue
-            columns = _split_line(path, line_no, line)
-            if columns[0] == DOCSTART:
-                if words:
-                    yield words, tags, docstarts, first_line
-                    words, tags = [], []
+    column = 0
+    for line_no, line, columns in _token_lines(path, encoding):
+        if columns is None or columns[0] == DOCSTART:
+            if words:
+                yield words, tags, docstarts, first_line, column
+                words, tags = [], []
+            if columns is not None:
                 docstarts += 1
-                continue
-            if not n_columns:
-                n_columns = len(columns)
-            elif len(columns) != n_columns:
-                raise ConllFormatError(
-                    path,
-                    line_no,
-                    line,
-                    f"found {len(columns)} columns where the file's first token "
-                    f"line has {n_columns}",
-                )
-            if not words:
-                first_line = line_no
-            words.append(columns[0])
-            tags.append(columns[-1])
+            continue
+        if not column:
+            column = _resolve_column(path, line_no, line, ner_column, len(columns))
+        tag = columns[column]
+        if not TAG_RE.match(tag):
+            raise ConllFormatError(
+                path,
+                line_no,
+                line,
+                f"the NER column {column} holds {tag!r}, which is not a tag "
+                f"({TAG_FORMS})",
+            )
+        if not words:
+            first_line = line_no
+        words.append(columns[0])
+        tags.append(_to_biluo_prefix(tag))
     if words:
-        yield words, tags, docstarts, first_line
+        yield words, tags, docstarts, first_line, column
 
 
 def read_conll(
@@ -200,24 +386,37 @@ def read_conll(
     vocab: Optional[Vocab] = None,
     *,
     stats: Optional[ConversionStats] = None,
+    ner_column: Optional[int] = None,
+    encoding: str = "utf-8",
 ) -> Iterator[Doc]:
     """Read a CoNLL NER file, one Doc per sentence, as a stream.
 
-    path (Union[str, Path]): The CoNLL file (IOB1 or IOB2 tags).
+    path (Union[str, Path]): The CoNLL file (IOB1, IOB2, BILUO or IOBES tags).
     vocab (Optional[Vocab]): The vocab of the Docs; by default that of
         ``spacy.blank("en")``.
     stats (Optional[ConversionStats]): Updated in place with the counts read
-        from the file (entities counted from the tags, not from the Docs).
+        from the file (entities counted from the tags, not from the Docs) and
+        the NER column.
+    ner_column (Optional[int]): The column of the tags, 0-based as Python
+        indexes (the word is column 0; -1 is the last column); None: detected
+        (`detect_ner_column`, a first pass over the file).
+    encoding (str): The file's encoding.
     YIELDS (Doc): The sentences, with ``doc.ents`` set.
+    RAISES ConllFormatError: A line that cannot be read, bytes that do not
+        decode, no NER column, or a value of the NER column that is not a tag.
     """
     path = Path(path)
     if vocab is None:
         vocab = spacy.blank("en").vocab
-    for i, (words, tags, docstarts, line_no) in enumerate(_read_sentences(path)):
+    if ner_column is None:
+        ner_column = detect_ner_column(path, encoding=encoding)
+    sentences = _read_sentences(path, ner_column, encoding)
+    for i, (words, tags, docstarts, line_no, column) in enumerate(sentences):
         if stats is not None:
             stats.sentences += 1
             stats.tokens += len(words)
             stats.docstarts = docstarts
+            stats.ner_column = column
             _count_entities(tags, stats)
         spaces = [True] * (len(words) - 1) + [False]
         doc = Doc(vocab, words=words, spaces=spaces)
@@ -261,13 +460,16 @@ def convert_conll(
     *,
     vocab: Optional[Vocab] = None,
     store_user_data: bool = False,
+    ner_column: Optional[int] = None,
+    encoding: str = "utf-8",
 ) -> ConversionStats:
     """Convert a CoNLL NER file to a ``.spacy`` DocBin, one Doc per sentence,
     then read the DocBin back and check that it holds what was read.
 
     input_path (Union[str, Path]): The CoNLL file.
     output_path (Union[str, Path]): The ``.spacy`` file to write; its parent
-        directories are created.
+        directories are created. Nothing is written if the input cannot be
+        read or holds no sentence.
     vocab (Optional[Vocab]): By default that of ``spacy.blank("en")``.
     store_user_data (bool): Keep ``doc.user_data`` (``conll_doc``,
         ``conll_sent``, ``conll_line``) in the DocBin. Off by default: srsly
@@ -275,10 +477,20 @@ def convert_conll(
         DocBin and every later read of it (each training epoch). Without it
         the DocBin holds no document boundaries, so the check of
         ``docstarts`` is skipped.
+    ner_column (Optional[int]): The column of the tags (0-based, -1 the last);
+        None: detected (`detect_ner_column`).
+    encoding (str): The input's encoding.
     RETURNS (ConversionStats): The counts read, which the DocBin matches.
+    RAISES ConllFormatError: The input cannot be read (`read_conll`), or holds
+        no sentence (empty, or only blank and ``-DOCSTART-`` lines).
     """
     read, _ = convert_conll_counts(
-        input_path, output_path, vocab=vocab, store_user_data=store_user_data
+        input_path,
+        output_path,
+        vocab=vocab,
+        store_user_data=store_user_data,
+        ner_column=ner_column,
+        encoding=encoding,
     )
     return read
 
@@ -289,10 +501,13 @@ def convert_conll_counts(
     *,
     vocab: Optional[Vocab] = None,
     store_user_data: bool = False,
+    ner_column: Optional[int] = None,
+    encoding: str = "utf-8",
 ) -> Tuple[ConversionStats, ConversionStats]:
     """`convert_conll`, returning the counts read from the CoNLL file and the
     counts read back from the DocBin written (``docstarts`` None without user
-    data). Raises `ConversionMismatchError` if they differ.
+    data). Raises `ConversionMismatchError` if they differ, and
+    `ConllFormatError` as `convert_conll` does.
 
     RETURNS (Tuple[ConversionStats, ConversionStats]): (read, written).
     """
@@ -302,17 +517,46 @@ def convert_conll_counts(
         vocab = spacy.blank("en").vocab
     read = ConversionStats()
     doc_bin = DocBin(store_user_data=store_user_data)
-    for doc in read_conll(input_path, vocab, stats=read):
+    docs = read_conll(
+        input_path, vocab, stats=read, ner_column=ner_column, encoding=encoding
+    )
+    for doc in docs:
         doc_bin.add(doc)
+    if not read.sentences:
+        raise ConllFormatError(
+            input_path,
+            None,
+            None,
+            "no sentences to convert (the file is empty or holds only blank and "
+            "-DOCSTART- lines); nothing written",
+        )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     doc_bin.to_disk(output_path)
     written = docbin_stats(output_path, vocab)
+    written.ner_column = read.ner_column
     if not written.matches(read):
         raise ConversionMismatchError(
             f"{output_path} does not hold what was read from {input_path}: "
             f"read {read.to_dict()}, wrote {written.to_dict()}"
         )
     return read, written
+
+
+def missing_splits(input_path: Union[str, Path]) -> List[Path]:
+    """The split files (``train.txt``, ``dev.txt``, ``test.txt``) missing from
+    a directory that holds at least one of them.
+
+    input_path (Union[str, Path]): A CoNLL file or directory.
+    RETURNS (List[Path]): The missing files; empty for a file, or for a
+        directory without any split file (its files are not splits).
+    """
+    input_path = Path(input_path)
+    if not input_path.is_dir():
+        return []
+    paths = [input_path / f"{split}.txt" for split in SPLITS]
+    if not any(path.is_file() for path in paths):
+        return []
+    return [path for path in paths if not path.is_file()]
 
 
 def conversion_plan(

@@ -131,6 +131,12 @@ def test_read_conll_default_vocab_and_three_columns(tmp_path):
         (["B-PER", "I-ORG", "I-ORG", "O"], [("a", "PER"), ("b c", "ORG")]),
         (["O", "O", "O", "O"], []),
         (["B-A-B", "I-A-B", "O", "O"], [("a b", "A-B")]),
+        # BILUO
+        (["U-PER", "B-ORG", "L-ORG", "O"], [("a", "PER"), ("b c", "ORG")]),
+        (["B-PER", "I-PER", "L-PER", "U-PER"], [("a b c", "PER"), ("d", "PER")]),
+        # IOBES
+        (["S-PER", "B-ORG", "E-ORG", "O"], [("a", "PER"), ("b c", "ORG")]),
+        (["B-PER", "I-PER", "E-PER", "S-PER"], [("a b c", "PER"), ("d", "PER")]),
     ],
 )
 def test_read_conll_tag_schemes(tmp_path, vocab, tags, expected):
@@ -158,8 +164,7 @@ def test_read_conll_bom_whitespace_and_empty(tmp_path, vocab):
         ("Peter NNP B-NP I-NP B-PER", "columns"),
         ("Peter PER", "'PER'"),
         ("Peter B-", "'B-'"),
-        ("Peter S-PER", "'S-PER'"),
-        ("Peter E-PER", "'E-PER'"),
+        ("Peter X-PER", "'X-PER'"),
         ("Peter b-PER", "'b-PER'"),
         ("Peter NNP B-PER", "columns"),  # 3 columns in a 2-column file
     ],
@@ -245,14 +250,17 @@ def test_conversion_plan(tmp_path):
 
 
 def test_convert_cli(tmp_path, capsys):
-    from spacy_kd_ner.cli.convert import convert_cli
+    from typer.testing import CliRunner
+
+    from spacy_kd_ner.cli._app import kd_app
 
     src = tmp_path / "src"
     src.mkdir()
     write(src, IOB2_4COL, "a.txt")
     write(src, IOB1_2COL, "b.txt", newline="\r\n")
-    convert_cli(src, tmp_path / "out", store_user_data=False)
-    out = capsys.readouterr().out
+    result = CliRunner().invoke(kd_app, ["convert", str(src), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = result.output
     assert "a.txt" in out and "b.txt" in out
     assert "sentences" in out and "PER" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
@@ -285,3 +293,175 @@ def test_convert_real_conll2003(tmp_path, vocab, split):
     )
     assert read == expected
     assert written.matches(expected)
+
+
+# --- The NER column: detected, or given; chunk tags are not entities. ---
+
+CHUNK_ONLY = "EU NNP B-NP\nrejects VBZ B-VP\nGerman JJ B-NP\ncall NN I-NP\n"
+
+
+def test_chunk_column_is_not_read_as_entities(tmp_path, vocab):
+    path = write(tmp_path, CHUNK_ONLY)
+    with pytest.raises(ConllFormatError) as excinfo:
+        list(read_conll(path, vocab))
+    message = str(excinfo.value)
+    assert str(path) in message
+    assert "chunk" in message and "--ner-column 2" in message
+    # Asked for explicitly, the chunk column is read as entities.
+    (doc,) = read_conll(path, vocab, ner_column=2)
+    assert ents(doc) == [("EU", "NP"), ("rejects", "VP"), ("German call", "NP")]
+
+
+def test_ner_column_detected_among_any_number_of_columns(tmp_path, vocab):
+    # WORD POS CHUNK NER LEMMA-ish: the last column of tags is the NER one.
+    text = (
+        "EU NNP B-NP B-ORG eu 1\n"
+        "rejects VBZ B-VP O reject 2\n"
+        "German JJ B-NP B-MISC german 3\n"
+    )
+    path = write(tmp_path, text)
+    stats = ConversionStats()
+    (doc,) = read_conll(path, vocab, stats=stats)
+    assert ents(doc) == [("EU", "ORG"), ("German", "MISC")]
+    assert stats.ner_column == 3
+    for column in (3, -3):
+        (doc,) = read_conll(path, vocab, ner_column=column)
+        assert ents(doc) == [("EU", "ORG"), ("German", "MISC")]
+
+
+@pytest.mark.parametrize(
+    "column,reason",
+    [(1, "'VBZ'"), (4, "'reject'"), (0, "column 0"), (6, "out of range")],
+    ids=["pos", "lemma", "word", "out-of-range"],
+)
+def test_ner_column_that_is_not_tags_is_refused(tmp_path, vocab, column, reason):
+    # The first line's POS and lemma happen to look like tags.
+    text = "EU O B-NP B-ORG O 1\nrejects VBZ B-VP O reject 2\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConllFormatError) as excinfo:
+        list(read_conll(path, vocab, ner_column=column))
+    message = str(excinfo.value)
+    assert str(path) in message and reason in message
+    if column in (1, 4):
+        assert excinfo.value.line_no == 2
+        assert f"{path}:2:" in message
+
+
+def test_no_tag_column_names_file_line_and_value(tmp_path, vocab):
+    path = write(tmp_path, "EU NNP\nrejects VBZ\n")
+    with pytest.raises(ConllFormatError, match=r"data\.txt:1: .*'NNP'"):
+        list(read_conll(path, vocab))
+
+
+def test_real_conll2003_ner_column_is_detected(vocab):
+    path = CONLL_DIR / "dev.txt"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    stats = ConversionStats()
+    for _ in read_conll(path, vocab, stats=stats):
+        pass
+    assert stats.ner_column == 3
+
+
+# --- Encodings ---
+
+
+def test_latin1_file_names_file_line_and_byte_offset(tmp_path, vocab):
+    path = tmp_path / "latin1.txt"
+    data = "EU B-ORG\n\nPeter B-PER\nM\u00fcller I-PER\n".encode("latin-1")
+    path.write_bytes(data)
+    with pytest.raises(ConllFormatError) as excinfo:
+        list(read_conll(path, vocab))
+    message = str(excinfo.value)
+    assert f"{path}:4:" in message
+    assert excinfo.value.line_no == 4
+    offset = data.index("\u00fc".encode("latin-1"))
+    assert f"byte offset {offset}" in message
+    assert "UTF-8" in message and "--encoding" in message
+    docs = list(read_conll(path, vocab, encoding="latin-1"))
+    assert ents(docs[1]) == [("Peter M\u00fcller", "PER")]
+
+
+def test_convert_latin1_writes_nothing(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("M\u00fcller B-PER\n".encode("latin-1"))
+    with pytest.raises(ConllFormatError, match=r"latin1\.txt:1:"):
+        convert_conll(path, tmp_path / "out.spacy")
+    assert not (tmp_path / "out.spacy").exists()
+
+
+# --- Labels with dashes (WNUT-16) ---
+
+WNUT_LIKE = (
+    "Empire\tB-facility\nState\tI-facility\nin\tO\nNew\tB-geo-loc\nYork\tI-geo-loc\n"
+    "\t\n"
+    "Paris\tB-geo-loc\nrocks\tO\n"
+)
+
+
+def test_read_conll_dashed_lowercase_labels(tmp_path, vocab):
+    stats = ConversionStats()
+    docs = list(read_conll(write(tmp_path, WNUT_LIKE), vocab, stats=stats))
+    assert [ents(doc) for doc in docs] == [
+        [("Empire State", "facility"), ("New York", "geo-loc")],
+        [("Paris", "geo-loc")],
+    ]
+    assert stats.entities_per_type == {"facility": 1, "geo-loc": 2}
+
+
+# --- Empty inputs and missing splits ---
+
+
+@pytest.mark.parametrize(
+    "text", ["", "\n\n", "-DOCSTART- -X- -X- O\n\n-DOCSTART- -X- -X- O\n"]
+)
+def test_convert_empty_input_is_an_error(tmp_path, text):
+    path = write(tmp_path, text)
+    output = tmp_path / "data.spacy"
+    with pytest.raises(ConllFormatError, match=r"data\.txt: .*no sentences"):
+        convert_conll(path, output)
+    assert not output.exists()
+
+
+def test_convert_cli_warns_of_missing_splits(tmp_path, capsys):
+    from spacy_kd_ner.cli.convert import convert
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write(src, IOB2_4COL, "train.txt")
+    write(src, IOB2_4COL, "test.txt")
+    convert(src, tmp_path / "out")
+    out = capsys.readouterr().out
+    assert "dev.txt" in out and "train.spacy" in out and "test.spacy" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "test.spacy",
+        "train.spacy",
+    ]
+
+
+def test_convert_cli_empty_split_is_an_error(tmp_path):
+    from spacy_kd_ner.cli.convert import convert
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write(src, IOB2_4COL, "train.txt")
+    write(src, "-DOCSTART- -X- -X- O\n", "dev.txt")
+    with pytest.raises(ConllFormatError, match=r"dev\.txt: .*no sentences"):
+        convert(src, tmp_path / "out")
+    assert not (tmp_path / "out" / "dev.spacy").exists()
+
+
+def test_convert_cli_ner_column_and_encoding(tmp_path, capsys):
+    from spacy_kd_ner.cli.convert import convert
+
+    src = write(tmp_path, "M\u00fcller NNP B-NP\nruns VBZ B-VP\n")
+    src.write_bytes(src.read_text().encode("latin-1"))
+    convert(src, tmp_path / "out.spacy", ner_column=2, encoding="latin-1")
+    (doc,) = read_docbin(tmp_path / "out.spacy")
+    assert ents(doc) == [("M\u00fcller", "NP"), ("runs", "VP")]
+    assert "column 2" in capsys.readouterr().out
+
+
+def test_unknown_encoding_is_a_format_error(tmp_path, vocab):
+    with pytest.raises(ConllFormatError, match="unknown encoding 'nosuch'"):
+        list(read_conll(write(tmp_path, "EU B-ORG\n"), vocab, encoding="nosuch"))
