@@ -49,18 +49,7 @@ import uuid
 import warnings
 from pathlib import Path
 from types import TracebackType
-from typing import (
-    Any,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Tuple,
-    Type,
-    Union,
-)
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
@@ -240,12 +229,12 @@ def read_annotated(
         raise AnnotateError(f"No annotated corpus at {path}.")
 
 
-def check_not_nested(inputs: Iterable[Path], output_path: Path) -> None:
+def check_not_nested(inputs: Sequence[Path], output_path: Path) -> None:
     """Refuse an output inside an input, or an input inside the output: a
     later run would read the output as input, or replacing the output would
     delete the input.
 
-    inputs (Iterable[Path]): The input paths (files or directories).
+    inputs (Sequence[Path]): The input paths (files or directories).
     output_path (Path): The output directory.
     RAISES AnnotateError: The paths nest.
     """

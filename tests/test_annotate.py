@@ -158,23 +158,14 @@ def test_interrupted_annotate_leaves_no_complete_output(
     tmp_path, teacher, corpus_path, monkeypatch
 ):
     out = tmp_path / "annotated"
-    write_shard = annotated_corpus_module.write_shard
-    calls = []
-
-    def failing_write_shard(path, docs):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(path)
-        return write_shard(path, docs)
-
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", failing_write_shard)
+    undo = _interrupt_after_first_shard(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
     assert not out.exists() and not is_complete(out)
     # spaCy's Corpus skips the hidden work directory
     with pytest.warns(UserWarning):
         assert list(Corpus(tmp_path)(teacher)) == []
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", write_shard)
+    undo()
     stats = annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
     assert stats.shards_resumed == 1 and stats.shards == 3
     assert stats.docs_written == stats.docs_read
