@@ -283,3 +283,13 @@ def test_cli(tmp_path, inputs):
 
 def _tags(path):
     return json.loads((path / MANIFEST).read_text())["tags"]
+
+
+def test_refuses_an_input_whose_shard_is_not_its_manifests(tmp_path, inputs):
+    """A shard swapped for another of the same docs (other scores) is caught
+    by its checksum, not merged."""
+    a, b = inputs
+    other = write_annotated(tmp_path / "other", make_docs(), seed=7)
+    shutil.copy(other / "shard-00003.spacy", b / "shard-00003.spacy")
+    with pytest.raises(AnnotateError, match=f"shard-00003.spacy.*{b}.*checksum"):
+        merge_annotations([a, b], tmp_path / "merged")
