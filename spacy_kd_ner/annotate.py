@@ -11,11 +11,18 @@ of theirs.
 The output is an annotated corpus (``annotated_corpus.py``): a directory of
 shards that spaCy's ``Corpus`` reads as one corpus (``--paths.train OUTPUT``),
 complete once it exists; an interrupted run with the same input, teachers and
-shard size resumes from its last complete shard.
+shard size resumes from its last complete shard. The input files and the
+teachers are known by their content (sha256 of the files, of a teacher's
+pipeline directory), so a teacher replaced at the same path is another
+teacher: its run refuses the interrupted one's shards (or, with
+``overwrite``, starts afresh). A run that fails before it wrote a shard
+(e.g. on an unreadable input) leaves no work directory behind; one that fails
+later keeps its shards for the next run to resume.
 
 Memory stays flat: one input ``.spacy`` file and one shard of docs at a time.
 """
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -40,7 +47,14 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.types import Floats2d
 
-from .annotated_corpus import FORMAT, AnnotateError, ShardWriter, file_id
+from .annotated_corpus import (
+    FORMAT,
+    AnnotateError,
+    ShardWriter,
+    check_not_nested,
+    directory_sha256,
+    file_id,
+)
 from .context import ContextSource, target_bounds
 from .doc_text import unannotated_copy
 from .docbins import count_docbin_docs, docbin_paths, read_docbins
@@ -287,9 +301,12 @@ def annotate_corpus(
     context (Optional[ContextSource]): Read each doc in the context of its
         source document (see `annotate_docs`).
     RETURNS (AnnotateStats): The counts.
-    RAISES AnnotateError: Bad sizes, an input without docs to read, teachers
-        that disagree on their tags, an output that `check_output` refuses,
-        or an input that changed during the run.
+    RAISES AnnotateError: Bad sizes, an input without docs to read or with an
+        unreadable file (named), an output inside the input or the input
+        inside the output, teachers that disagree on their tags, an output
+        that `ShardWriter` refuses (another run writes it, `check_output`, an
+        interrupted run with another input, teacher or shard size), or an
+        input that changed during the run.
     """
     if batch_size < 1 or shard_size < 1:
         raise AnnotateError(
@@ -298,32 +315,71 @@ def annotate_corpus(
         )
     start_time = time.time()
     output_path = Path(output_path)
-    writer = ShardWriter(output_path, overwrite=overwrite)
-    try:
-        files = docbin_paths(input_path)
-    except (OSError, ValueError) as err:
-        raise AnnotateError(str(err)) from None
-    refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
-    pipelines = [r if isinstance(r, Language) else util.load_model(r) for r in refs]
-    model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
-    teachers = teacher_pipes(pipelines, model_ids, component)
-    nlp, pipe = teachers[0]
-    tags = pipe.tag_names
-    writer.begin(
-        {
-            "format": FORMAT,
-            "input": [file_id(p) for p in files],
-            "model": model_ids[0] if len(model_ids) == 1 else model_ids,
-            "component": pipe.name,
-            "tags": tags,
-            "shard_size": shard_size,
-            "context": None
-            if context is None
-            else {"source": context.name, "window": context.window},
-        }
+    check_not_nested([Path(input_path)], output_path)
+    with ShardWriter(output_path, overwrite=overwrite) as writer:
+        try:
+            files = docbin_paths(input_path)
+            n_total = count_docbin_docs(files)
+        except (OSError, ValueError) as err:
+            raise AnnotateError(str(err)) from None
+        input_ids = [file_id(p) for p in files]
+        refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
+        pipelines = [r if isinstance(r, Language) else util.load_model(r) for r in refs]
+        model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
+        teachers = teacher_pipes(pipelines, model_ids, component)
+        hashes = [teacher_sha256(r, nlp) for r, nlp in zip(refs, pipelines)]
+        nlp, pipe = teachers[0]
+        tags = pipe.tag_names
+        writer.begin(
+            {
+                "format": FORMAT,
+                "input": input_ids,
+                "model_sha256": hashes[0] if len(hashes) == 1 else hashes,
+                "component": pipe.name,
+                "tags": tags,
+                "shard_size": shard_size,
+                "context": None
+                if context is None
+                else {"source": context.name, "window": context.window},
+            }
+        )
+        stats = AnnotateStats(docs_read=n_total, tags=list(tags))
+        _annotate_shards(writer, teachers, files, stats, batch_size, progress, context)
+        if stats.docs_written != n_total:
+            raise AnnotateError(
+                f"Wrote {stats.docs_written} docs but the input has {n_total}: the "
+                f"input changed during the run."
+            )
+        stats.seconds = time.time() - start_time
+        writer.publish(
+            {
+                "input": [str(p) for p in files],
+                "model": model_ids[0] if len(model_ids) == 1 else model_ids,
+            },
+            {
+                "batch_size": batch_size,
+                "seconds": round(stats.seconds, 2),
+                "teacher_seconds": round(stats.teacher_seconds, 2),
+            },
+        )
+    stats.size_bytes = sum(
+        p.stat().st_size for p in output_path.iterdir() if p.is_file()
     )
-    n_total = count_docbin_docs(files)
-    stats = AnnotateStats(docs_read=n_total, tags=list(tags))
+    return stats
+
+
+def _annotate_shards(
+    writer: ShardWriter,
+    teachers: Sequence[Teacher],
+    files: List[Path],
+    stats: AnnotateStats,
+    batch_size: int,
+    progress: bool,
+    context: Optional[ContextSource],
+) -> None:
+    """Write (or resume) the shards of `stats.docs_read` docs, and count."""
+    n_total = stats.docs_read
+    shard_size = writer.state["shard_size"]
     bar = _progress_bar(n_total * len(teachers), progress)
 
     def update(n: int) -> None:
@@ -331,7 +387,7 @@ def annotate_corpus(
             bar.update(n)
 
     try:
-        docs = read_docbins(files, nlp.vocab)
+        docs = read_docbins(files, teachers[0][0].vocab)
         for _ in range(-(-n_total // shard_size)):
             chunk = list(islice(docs, shard_size))
             if writer.can_resume():
@@ -352,24 +408,6 @@ def annotate_corpus(
     stats.docs_with_gold = totals["n_docs_with_gold"]
     stats.shards = len(writer.shards)
     stats.shards_resumed = writer.n_resumed
-    if stats.docs_written != n_total:
-        raise AnnotateError(
-            f"Wrote {stats.docs_written} docs but the input has {n_total}: the "
-            f"input changed during the run."
-        )
-    stats.seconds = time.time() - start_time
-    writer.publish(
-        {"input": [str(p) for p in files]},
-        {
-            "batch_size": batch_size,
-            "seconds": round(stats.seconds, 2),
-            "teacher_seconds": round(stats.teacher_seconds, 2),
-        },
-    )
-    stats.size_bytes = sum(
-        p.stat().st_size for p in output_path.iterdir() if p.is_file()
-    )
-    return stats
 
 
 def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:
@@ -377,6 +415,22 @@ def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:
         return f"<in-memory pipeline {nlp.meta.get('name', '')!r}>"
     path = Path(model)
     return str(path.resolve()) if path.exists() else str(model)
+
+
+def teacher_sha256(model: TeacherRef, nlp: Language) -> str:
+    """What identifies a teacher: its content, not its path or name.
+
+    model (TeacherRef): The teacher as given: a path or package name, or a
+        pipeline in memory.
+    nlp (Language): The pipeline loaded from it.
+    RETURNS (str): The hex sha256 of the directory it was loaded from (its
+        config, meta and weights: `annotated_corpus.directory_sha256`), or,
+        for a pipeline given in memory (which may differ from any directory),
+        of its serialization (`Language.to_bytes`).
+    """
+    if not isinstance(model, Language) and nlp.path is not None:
+        return directory_sha256(Path(nlp.path))
+    return hashlib.sha256(nlp.to_bytes()).hexdigest()
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

@@ -29,6 +29,12 @@ sample is drawn, and the reader's shuffle is the only one) only with
 The predicted doc of every example has exactly the reference's tokens
 (``doc_text.unannotated_copy``), so the teacher scores, which live on
 ``example.reference``, line up with the student's tokens one to one.
+
+A corpus path that is an annotated corpus (an ``annotate`` output: a directory
+with a manifest) is verified against its manifest as it is read (its shards'
+checksums and counts, no unlisted ``.spacy`` files): a mismatch is an
+``annotated_corpus.AnnotateError`` naming the corpus and the shard. A file
+that is not a readable DocBin is a ``docbins.DocBinError`` naming it.
 """
 
 import random
@@ -53,6 +59,7 @@ from spacy.util import ensure_path, logger, registry
 from spacy.vocab import Vocab
 from wasabi import msg
 
+from .annotated_corpus import MANIFEST, read_annotated_shards
 from .doc_text import doc_preview, unannotated_copy
 from .docbins import docbin_paths, read_docbins
 from .scores import EXTENSION, PROBS, TAGS, TeacherScoresError, has_teacher_scores
@@ -285,17 +292,24 @@ class DistillationCorpus:
         most `limit`, each checked to share the run's tag list.
 
         A directory without .spacy files holds no docs, as for spaCy's Corpus.
+        An annotated corpus (a directory with a manifest) is read as its
+        manifest lists it, verified (`annotated_corpus.read_annotated_shards`).
         """
         if not path.exists():
             raise ValueError(f"The {kind} corpus {path} does not exist.")
-        try:
-            locs = docbin_paths(path)
-        except ValueError:
-            locs = []
+        shards: Iterable[Tuple[Path, Iterable[Doc]]]
+        if (path / MANIFEST).is_file():
+            shards = read_annotated_shards(path, vocab)
+        else:
+            try:
+                locs = docbin_paths(path)
+            except ValueError:
+                locs = []
+            shards = ((loc, read_docbins([loc], vocab)) for loc in locs)
         docs: List[Doc] = []
         assert counts.skipped is not None
-        for loc in locs:
-            for doc in read_docbins([loc], vocab):
+        for loc, shard_docs in shards:
+            for doc in shard_docs:
                 if self.limit and len(docs) >= self.limit:
                     return docs
                 kept = self._fit_length(doc)

@@ -7,6 +7,10 @@ hidden name. ``walk_corpus`` checks each path it visits, directories included,
 before it looks inside, so a hidden directory (such as the ``.<name>.partial``
 work directory of an unfinished `annotate`) is never read, at any depth; a
 path that is itself hidden names no files either, as for ``spacy train``.
+
+Every DocBin is read through `docbin_from_bytes`, so that a file that is not a
+readable DocBin (truncated, say) is a `DocBinError` that names it, never
+spaCy's bare E1014.
 """
 
 import warnings
@@ -18,6 +22,37 @@ from spacy.training.corpus import walk_corpus
 from spacy.vocab import Vocab
 
 FILE_TYPE = ".spacy"
+
+
+class DocBinError(ValueError):
+    """A file is not a readable DocBin (e.g. truncated); the message names it."""
+
+
+def docbin_from_bytes(data: bytes, path: Union[str, Path]) -> DocBin:
+    """A DocBin from the bytes of a file.
+
+    data (bytes): The file's content.
+    path (Union[str, Path]): The file, for the error.
+    RETURNS (DocBin): The DocBin (user data kept).
+    RAISES DocBinError: `data` is not a DocBin.
+    """
+    try:
+        return DocBin(store_user_data=True).from_bytes(data)
+    except (ValueError, KeyError, TypeError) as err:
+        raise DocBinError(
+            f"Cannot read {path}: not a complete .spacy (DocBin) file, it may be "
+            f"truncated or from an interrupted copy ({err})"
+        ) from None
+
+
+def load_docbin(path: Union[str, Path]) -> DocBin:
+    """A DocBin file, read (`docbin_from_bytes`).
+
+    path (Union[str, Path]): The file.
+    RETURNS (DocBin): The DocBin.
+    RAISES DocBinError: The file is not a DocBin.
+    """
+    return docbin_from_bytes(Path(path).read_bytes(), path)
 
 
 def docbin_paths(path: Union[str, Path]) -> List[Path]:
@@ -51,11 +86,30 @@ def read_docbins(paths: Iterable[Path], vocab: Vocab) -> Iterator[Doc]:
     paths (Iterable[Path]): The files (e.g. from `docbin_paths`).
     vocab (Vocab): The vocab to read the docs into.
     YIELDS (Doc): The docs.
+    RAISES DocBinError: A file is not a DocBin.
     """
     for path in paths:
-        doc_bin = DocBin().from_disk(path)
-        yield from doc_bin.get_docs(vocab)
-        del doc_bin
+        yield from docbin_docs(load_docbin(path), vocab, path)
+
+
+def docbin_docs(doc_bin: DocBin, vocab: Vocab, path: Union[str, Path]) -> Iterator[Doc]:
+    """The docs of a DocBin read from `path`, built lazily.
+
+    doc_bin (DocBin): The DocBin.
+    vocab (Vocab): The vocab to read the docs into.
+    path (Union[str, Path]): Its file, for the error.
+    YIELDS (Doc): The docs.
+    RAISES DocBinError: A doc cannot be built from the DocBin.
+    """
+    docs = doc_bin.get_docs(vocab)
+    while True:
+        try:
+            doc = next(docs)
+        except StopIteration:
+            return
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise DocBinError(f"Cannot read the docs of {path}: {err}") from None
+        yield doc
 
 
 def read_corpus(path: Union[str, Path], vocab: Vocab) -> Iterator[Doc]:
@@ -76,5 +130,6 @@ def count_docbin_docs(paths: Iterable[Path]) -> int:
 
     paths (Iterable[Path]): The files.
     RETURNS (int): The number of docs.
+    RAISES DocBinError: A file is not a DocBin.
     """
-    return sum(len(DocBin().from_disk(path)) for path in paths)
+    return sum(len(load_docbin(path)) for path in paths)

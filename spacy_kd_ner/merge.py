@@ -14,7 +14,11 @@ same tags. Anything else is an error that names the input and the doc; the
 output keeps the first input's docs (gold and user data) with the merged
 distributions. It is written as `annotate` writes its output
 (``annotated_corpus.ShardWriter``), and an interrupted merge of the same
-inputs, weights and shard size resumes from its last complete shard.
+inputs, weights and shard size resumes from its last complete shard. The
+inputs are known by their manifests' content (which records every shard's
+checksum), not by their modification times: an input annotated anew since
+refuses the resume (or, with ``overwrite``, the merge starts afresh). The
+inputs are read verified (``annotated_corpus.read_annotated``).
 """
 
 import math
@@ -34,6 +38,7 @@ from .annotated_corpus import (
     MANIFEST,
     AnnotateError,
     ShardWriter,
+    check_not_nested,
     file_id,
     read_annotated,
     read_manifest,
@@ -85,9 +90,12 @@ def merge_annotations(
     overwrite (bool): Replace a complete earlier output at `output_path`.
     RETURNS (MergeStats): The counts.
     RAISES AnnotateError: Fewer than two inputs, bad weights or shard size,
-        an output that is an input or that `check_output` refuses, inputs that
-        are not complete annotated corpora or do not hold the same docs and
-        tags, or an input that changed during the merge.
+        an output that is an input, lies inside one or holds one, an output
+        that `ShardWriter` refuses (another run writes it, `check_output`, an
+        interrupted merge of other inputs or weights), inputs that are not
+        complete annotated corpora, do not verify against their manifests or
+        do not hold the same docs and tags, or an input that changed during
+        the merge.
     """
     start_time = time.time()
     paths = [Path(p) for p in inputs]
@@ -101,61 +109,62 @@ def merge_annotations(
     output_path = Path(output_path)
     if any(p.resolve() == output_path.resolve() for p in paths):
         raise AnnotateError(f"The output {output_path} is one of the inputs.")
-    writer = ShardWriter(output_path, overwrite=overwrite)
-    manifests = [read_manifest(p) for p in paths]
-    tags = _common_tags(paths, manifests)
-    stats = MergeStats(weights=norm, tags=tags)
-    writer.begin(
-        {
-            "format": FORMAT,
-            "input": [file_id(p / MANIFEST) for p in paths],
-            "model": [model for m in manifests for model in _models(m)],
-            "component": manifests[0]["component"],
-            "tags": tags,
-            "shard_size": shard_size,
-            "merged": [
-                {
-                    "input": str(path),
-                    "weight": weight,
-                    "model": m["model"],
-                    "context": m.get("context"),
-                }
-                for path, m, weight in zip(paths, manifests, norm)
-            ],
-        }
-    )
-    rows = _aligned(paths, manifests)
-    n_read = 0
-    while True:
-        chunk = list(islice(rows, shard_size))
-        if not chunk:
-            break
-        if writer.can_resume():
-            writer.resume([row[0] for row in chunk])
-        else:
-            writer.write(
-                [
-                    _merged(paths, row, norm, tags, n_read + i)
-                    for i, row in enumerate(chunk)
-                ]
-            )
-        n_read += len(chunk)
-    totals = writer.totals()
-    stats.docs = totals["n_docs"]
-    stats.tokens = totals["n_tokens"]
-    stats.docs_with_gold = totals["n_docs_with_gold"]
-    if stats.docs != manifests[0]["n_docs"]:
-        raise AnnotateError(
-            f"Read {stats.docs:,} docs but the manifests list "
-            f"{manifests[0]['n_docs']:,}: an input changed during the merge."
+    check_not_nested(paths, output_path)
+    with ShardWriter(output_path, overwrite=overwrite) as writer:
+        manifests = [read_manifest(p) for p in paths]
+        tags = _common_tags(paths, manifests)
+        stats = MergeStats(weights=norm, tags=tags)
+        writer.begin(
+            {
+                "format": FORMAT,
+                "input": [file_id(p / MANIFEST) for p in paths],
+                "model": [model for m in manifests for model in _models(m)],
+                "component": manifests[0]["component"],
+                "tags": tags,
+                "shard_size": shard_size,
+                "merged": [
+                    {
+                        "input": str(path),
+                        "weight": weight,
+                        "model": m["model"],
+                        "context": m.get("context"),
+                    }
+                    for path, m, weight in zip(paths, manifests, norm)
+                ],
+            }
         )
-    stats.shards = len(writer.shards)
-    stats.shards_resumed = writer.n_resumed
-    stats.seconds = time.time() - start_time
-    writer.publish(
-        {"input": [str(p) for p in paths]}, {"seconds": round(stats.seconds, 2)}
-    )
-    return stats
+        rows = _aligned(paths, manifests)
+        n_read = 0
+        while True:
+            chunk = list(islice(rows, shard_size))
+            if not chunk:
+                break
+            if writer.can_resume():
+                writer.resume([row[0] for row in chunk])
+            else:
+                writer.write(
+                    [
+                        _merged(paths, row, norm, tags, n_read + i)
+                        for i, row in enumerate(chunk)
+                    ]
+                )
+            n_read += len(chunk)
+        totals = writer.totals()
+        stats.docs = totals["n_docs"]
+        stats.tokens = totals["n_tokens"]
+        stats.docs_with_gold = totals["n_docs_with_gold"]
+        if stats.docs != manifests[0]["n_docs"]:
+            raise AnnotateError(
+                f"Read {stats.docs:,} docs but the manifests list "
+                f"{manifests[0]['n_docs']:,}: an input changed during the merge."
+            )
+        stats.shards = len(writer.shards)
+        stats.shards_resumed = writer.n_resumed
+        stats.seconds = time.time() - start_time
+        writer.publish(
+            {"input": [str(p) for p in paths]}, {"seconds": round(stats.seconds, 2)}
+        )
+        return stats
 
 
 def normalised_weights(weights: Optional[Sequence[float]], n: int) -> List[float]:

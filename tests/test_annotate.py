@@ -158,23 +158,14 @@ def test_interrupted_annotate_leaves_no_complete_output(
     tmp_path, teacher, corpus_path, monkeypatch
 ):
     out = tmp_path / "annotated"
-    write_shard = annotated_corpus_module.write_shard
-    calls = []
-
-    def failing_write_shard(path, docs):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(path)
-        return write_shard(path, docs)
-
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", failing_write_shard)
+    undo = _interrupt_after_first_shard(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
     assert not out.exists() and not is_complete(out)
     # spaCy's Corpus skips the hidden work directory
     with pytest.warns(UserWarning):
         assert list(Corpus(tmp_path)(teacher)) == []
-    monkeypatch.setattr(annotated_corpus_module, "write_shard", write_shard)
+    undo()
     stats = annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
     assert stats.shards_resumed == 1 and stats.shards == 3
     assert stats.docs_written == stats.docs_read
@@ -298,3 +289,143 @@ def test_annotate_cli_ensemble(tmp_path, tiny_teacher_dir, corpus_path):
         kd_app, ["annotate", f"{tiny_teacher_dir},", str(corpus_path), str(out)]
     )
     assert result.exit_code == 1 and "Empty pipeline name" in result.output
+
+
+def _interrupt_after_first_shard(monkeypatch):
+    """Make the next annotate stop (as at Ctrl-C) once it wrote one shard;
+    returns the function that undoes it."""
+    write_shard = annotated_corpus_module.write_shard
+    calls = []
+
+    def failing_write_shard(path, docs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(path)
+        return write_shard(path, docs)
+
+    monkeypatch.setattr(annotated_corpus_module, "write_shard", failing_write_shard)
+    return lambda: monkeypatch.setattr(
+        annotated_corpus_module, "write_shard", write_shard
+    )
+
+
+def _doc_records(path):
+    return [
+        (
+            [t.text for t in doc],
+            [t.whitespace_ for t in doc],
+            [(e.start, e.end, e.label_) for e in doc.ents],
+            doc.has_annotation("ENT_IOB"),
+            doc._.get(EXTENSION)["tags"],
+            doc._.get(EXTENSION)["probs"].tobytes(),
+        )
+        for doc in read_annotated(path)
+    ]
+
+
+def test_resumed_annotation_equals_uninterrupted(
+    tmp_path, annotated, teacher, corpus_path, monkeypatch
+):
+    out = tmp_path / "resumed"
+    undo = _interrupt_after_first_shard(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
+    undo()
+    stats = annotate_corpus(teacher, corpus_path, out, batch_size=2, shard_size=3)
+    assert stats.shards_resumed == 1
+    assert _doc_records(out) == _doc_records(annotated[0])
+    ours, theirs = (json.loads((p / MANIFEST).read_text()) for p in (out, annotated[0]))
+    assert ours["shards"] == theirs["shards"]
+
+
+def test_resume_refuses_another_teacher_at_the_same_path(
+    tmp_path, tiny_teacher_dir, other_teacher, corpus_path, monkeypatch
+):
+    import shutil
+
+    model = tmp_path / "teacher"
+    shutil.copytree(tiny_teacher_dir, model)
+    out = tmp_path / "annotated"
+    undo = _interrupt_after_first_shard(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_corpus(str(model), corpus_path, out, batch_size=2, shard_size=3)
+    undo()
+    shutil.rmtree(model)
+    other_teacher.to_disk(model)
+    with pytest.raises(AnnotateError, match="teacher.*changed") as err:
+        annotate_corpus(str(model), corpus_path, out, batch_size=2, shard_size=3)
+    assert "--overwrite" in str(err.value)
+    assert len(list(tmp_path.glob(".annotated.partial/shard-*.spacy"))) == 1
+    stats = annotate_corpus(
+        str(model), corpus_path, out, batch_size=2, shard_size=3, overwrite=True
+    )
+    assert stats.shards_resumed == 0 and stats.docs_annotated == stats.docs_read
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["model"] == str(model.resolve())
+    assert len(manifest["model_sha256"]) == 64
+
+
+def test_refuses_output_inside_input_and_input_inside_output(
+    tmp_path, teacher, corpus_path
+):
+    nest = tmp_path / "nest" / "corpus"
+    nest.mkdir(parents=True)
+    DocBin().from_disk(corpus_path).to_disk(nest / "input.spacy")
+    with pytest.raises(AnnotateError, match="inside the input"):
+        annotate_corpus(teacher, nest, nest / "annotated", overwrite=True)
+    assert not (nest / "annotated").exists()
+    assert not list(nest.glob(".*"))
+    outer = tmp_path / "outer"
+    annotate_corpus(teacher, corpus_path, outer / "annotated")
+    with pytest.raises(AnnotateError, match="inside the output"):
+        annotate_corpus(teacher, outer / "annotated", outer, overwrite=True)
+    with pytest.raises(AnnotateError, match="inside the output"):
+        annotate_corpus(
+            teacher, outer / "annotated", outer / "annotated", overwrite=True
+        )
+
+
+def test_truncated_input_is_named_and_leaves_no_work_dir(
+    tmp_path, teacher, corpus_path
+):
+    bad = tmp_path / "input" / "bad.spacy"
+    bad.parent.mkdir()
+    data = corpus_path.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out" / "annotated"
+    with pytest.raises(AnnotateError, match="bad.spacy"):
+        annotate_corpus(teacher, bad.parent, out)
+    assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # no .partial, no lock
+
+
+def test_annotate_refuses_an_output_another_run_writes(tmp_path, teacher, corpus_path):
+    import os
+
+    from spacy_kd_ner.annotated_corpus import FORMAT, ShardWriter, lock_path
+
+    out = tmp_path / "annotated"
+    with ShardWriter(out) as first:
+        first.begin({"format": FORMAT, "shard_size": 3})
+        with pytest.raises(AnnotateError) as err:
+            annotate_corpus(teacher, corpus_path, out, shard_size=4, overwrite=True)
+        assert str(lock_path(out)) in str(err.value)
+        assert f"process {os.getpid()}" in str(err.value)
+        # the first run's work directory is untouched
+        assert json.loads((first.work / "state.json").read_text())["shard_size"] == 3
+    assert not lock_path(out).exists()
+
+
+def test_failure_before_the_first_shard_leaves_no_work_dir(
+    tmp_path, teacher, corpus_path, monkeypatch
+):
+    import spacy_kd_ner.annotate as annotate_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("teacher failed")
+
+    monkeypatch.setattr(annotate_module, "_annotate_chunk", broken)
+    out = tmp_path / "annotated"
+    with pytest.raises(RuntimeError, match="teacher failed"):
+        annotate_corpus(teacher, corpus_path, out, shard_size=3)
+    assert list(tmp_path.iterdir()) == []

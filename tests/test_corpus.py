@@ -334,3 +334,28 @@ def test_registered(corpora, nlp):
     reader = registry.resolve(config)["train"]
     assert isinstance(reader, DistillationCorpus)
     assert len(list(reader(nlp))) == 2 * N_LABELED
+
+
+def test_annotated_corpus_is_verified_and_files_named(nlp, tmp_path):
+    """An annotated corpus (a directory with a manifest) is read as its
+    manifest describes it; a shard that is not the one written, or a
+    truncated file, is an error that names it."""
+    from spacy_kd_ner.annotated_corpus import FORMAT, AnnotateError, ShardWriter
+
+    docs = [make_doc(nlp.vocab, ["w", str(i)], teacher_seed=i) for i in range(4)]
+    out = tmp_path / "annotated"
+    with ShardWriter(out) as writer:
+        writer.begin({"format": FORMAT})
+        writer.write(docs[:2])
+        writer.write(docs[2:])
+        writer.publish({}, {})
+    assert len(list(DistillationCorpus(out)(nlp))) == 4
+    shard = out / "shard-00001.spacy"
+    write(shard, [make_doc(nlp.vocab, ["x", str(i)], teacher_seed=i) for i in (0, 1)])
+    with pytest.raises(AnnotateError, match=f"shard-00001.spacy.*{out}.*checksum"):
+        list(DistillationCorpus(out)(nlp))
+    plain = write(tmp_path / "plain.spacy", docs)
+    data = plain.read_bytes()
+    plain.write_bytes(data[:-10])
+    with pytest.raises(ValueError, match="plain.spacy"):
+        list(DistillationCorpus(plain)(nlp))

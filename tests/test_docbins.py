@@ -6,6 +6,7 @@ from spacy.tokens import DocBin
 from spacy.training import Corpus
 
 from spacy_kd_ner.docbins import (
+    DocBinError,
     count_docbin_docs,
     docbin_paths,
     read_corpus,
@@ -60,3 +61,17 @@ def test_file_and_errors(corpus, tmp_path):
     _write(empty / ".z.partial" / "shard.spacy", ["partial"], spacy.blank("en"))
     with pytest.raises(ValueError, match="No .spacy files"):
         read_corpus(empty, spacy.blank("en").vocab)
+
+
+def test_truncated_file_is_named(corpus):
+    file_ = corpus / "b.spacy"
+    data = file_.read_bytes()
+    file_.write_bytes(data[: len(data) // 2])
+    vocab = spacy.blank("en").vocab
+    with pytest.raises(DocBinError, match="b.spacy"):
+        list(read_corpus(corpus, vocab))
+    with pytest.raises(DocBinError, match="b.spacy"):
+        count_docbin_docs([file_])
+    file_.write_bytes(b"")
+    with pytest.raises(DocBinError, match="b.spacy"):
+        list(read_docbins([file_], vocab))

@@ -1,6 +1,8 @@
 """`merge_annotations`: the weighted mean of several annotations of the same docs."""
 
 import json
+import os
+import shutil
 
 import numpy
 import pytest
@@ -151,13 +153,55 @@ def test_interrupted_merge_resumes(tmp_path, inputs, monkeypatch):
         "seconds": manifest["seconds"],
         "created": manifest["created"],
     }
-    # Other weights make another merge: nothing of it is resumed.
+    # Other weights make another merge: refused, or started afresh with
+    # overwrite; nothing of the interrupted one is resumed.
     monkeypatch.setattr(merge_module, "_merged", interrupted)
     with pytest.raises(KeyboardInterrupt):
         merge_annotations([a, b], tmp_path / "other", shard_size=2)
     monkeypatch.setattr(merge_module, "_merged", merged)
-    other = merge_annotations([a, b], tmp_path / "other", weights=[1, 3], shard_size=2)
+    with pytest.raises(AnnotateError, match="weight.*--overwrite"):
+        merge_annotations([a, b], tmp_path / "other", weights=[1, 3], shard_size=2)
+    other = merge_annotations(
+        [a, b], tmp_path / "other", weights=[1, 3], shard_size=2, overwrite=True
+    )
     assert other.shards_resumed == 0
+
+
+def _interrupt_in_second_shard(monkeypatch):
+    merged = merge_module._merged
+
+    def interrupted(paths, docs, weights, tags, index):
+        if index >= 2:
+            raise KeyboardInterrupt
+        return merged(paths, docs, weights, tags, index)
+
+    monkeypatch.setattr(merge_module, "_merged", interrupted)
+    return lambda: monkeypatch.setattr(merge_module, "_merged", merged)
+
+
+def test_resume_knows_inputs_by_content(tmp_path, inputs, monkeypatch):
+    """An input rewritten since the interrupted merge refuses the resume; one
+    only touched (same content, new mtime) resumes."""
+    a, b = inputs
+    out = tmp_path / "merged"
+    undo = _interrupt_in_second_shard(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        merge_annotations([a, b], out, shard_size=2)
+    undo()
+    manifest = b / MANIFEST
+    os.utime(manifest, ns=(1, 1))
+    stats = merge_annotations([a, b], out, shard_size=2)
+    assert stats.shards_resumed == 1
+    undo = _interrupt_in_second_shard(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        merge_annotations([a, b], tmp_path / "again", shard_size=2)
+    undo()
+    stat = manifest.stat()
+    shutil.rmtree(b)
+    write_annotated(b, make_docs(), seed=5, model=["t2", "t3"])
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(AnnotateError, match="input.*changed"):
+        merge_annotations([a, b], tmp_path / "again", shard_size=2)
 
 
 def test_normalised_weights():
@@ -239,3 +283,13 @@ def test_cli(tmp_path, inputs):
 
 def _tags(path):
     return json.loads((path / MANIFEST).read_text())["tags"]
+
+
+def test_refuses_an_input_whose_shard_is_not_its_manifests(tmp_path, inputs):
+    """A shard swapped for another of the same docs (other scores) is caught
+    by its checksum, not merged."""
+    a, b = inputs
+    other = write_annotated(tmp_path / "other", make_docs(), seed=7)
+    shutil.copy(other / "shard-00003.spacy", b / "shard-00003.spacy")
+    with pytest.raises(AnnotateError, match=f"shard-00003.spacy.*{b}.*checksum"):
+        merge_annotations([a, b], tmp_path / "merged")

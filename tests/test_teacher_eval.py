@@ -243,3 +243,14 @@ def test_evaluate_annotations_refuses_unreadable_gold(
     (tmp_path / "bad.spacy").write_text("not a DocBin")
     with pytest.raises(GoldMatchError, match="Cannot read the gold docs at .*bad"):
         evaluate_annotations(out, gold=tmp_path / "bad.spacy")
+
+
+def test_evaluate_annotations_verifies_the_shards(
+    tmp_path, tiny_teacher_dir, gold_path
+):
+    out = tmp_path / "annotated"
+    annotate_corpus(str(tiny_teacher_dir), gold_path, out, shard_size=2)
+    shard = out / "shard-00000.spacy"
+    DocBin(docs=list(read_annotated(gold_path))[1:]).to_disk(shard)
+    with pytest.raises(AnnotateError, match="shard-00000.spacy.*checksum"):
+        evaluate_annotations(out)

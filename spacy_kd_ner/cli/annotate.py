@@ -9,6 +9,7 @@ from wasabi import msg
 from ..annotate import AnnotateStats, annotate_corpus
 from ..annotated_corpus import AnnotateError
 from ..context import ContextError, ContextSource
+from ..docbins import DocBinError
 from ._app import kd_app
 from ._util import (
     annotated_output_arg,
@@ -90,7 +91,7 @@ def annotate_cli(
             progress=True,
             context=context,
         )
-    except (AnnotateError, ContextError) as err:
+    except (AnnotateError, ContextError, DocBinError) as err:
         msg.fail(str(err), exits=1)
     print_stats(stats, output_path)
 

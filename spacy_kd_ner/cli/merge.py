@@ -7,6 +7,7 @@ from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
 from ..annotated_corpus import AnnotateError
+from ..docbins import DocBinError
 from ..merge import merge_annotations
 from ._app import kd_app
 from ._util import (
@@ -52,7 +53,7 @@ def merge_annotations_cli(
             shard_size=shard_size,
             overwrite=overwrite,
         )
-    except AnnotateError as err:
+    except (AnnotateError, DocBinError) as err:
         msg.fail(str(err), exits=1)
     rows = [(str(p), f"{w:.3f}") for p, w in zip(paths, stats.weights)]
     msg.table(rows, header=("input", "weight"), aligns=("l", "r"))
