@@ -8,6 +8,7 @@ Importing this module changes nothing global: making a component installs the
 
 import functools
 import os
+import unicodedata
 from itertools import islice
 from typing import (
     Any,
@@ -23,7 +24,6 @@ from typing import (
 
 import numpy
 import torch
-from spacy.attrs import IS_SPACE
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -217,14 +217,15 @@ class EntityTaggerPipe(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Write doc.ents from the best valid BILUO sequence of each doc.
-        Whitespace tokens are never part of an entity (as in spaCy's `ner`).
+        Blank tokens (whitespace, invisible format characters:
+        `is_blank_token_text`) are never part of an entity.
 
         docs (Iterable[Doc]): The documents to modify.
         scores (List[Floats2d]): The scores to set, produced by predict.
         """
         docs = list(docs)
         tag_names = self.tag_names
-        scores = [_outside_on_space(doc, s) for doc, s in zip(docs, self._host(scores))]
+        scores = [_outside_on_blank(doc, s) for doc, s in zip(docs, self._host(scores))]
         for doc, tag_ids in zip(docs, self._decode_host(scores)):
             doc.ents = biluo_tags_to_spans(doc, [tag_names[i] for i in tag_ids])
 
@@ -502,15 +503,38 @@ class EntityTaggerPipe(TrainablePipe):
         self.model.initialize(X=doc_sample, Y=label_sample)
 
 
+BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+"""Unicode categories of characters that show nothing: spaces and separators,
+control characters, and format characters (zero-width space, byte order mark,
+joiners, soft hyphen)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def is_blank_token_text(text: str) -> bool:
+    """Whether a token's text shows nothing: every character whitespace or of
+    a category in BLANK_CATEGORIES (the empty text too). Such tokens are never
+    part of an entity.
+
+    text (str): The token's text.
+    RETURNS (bool): True if the text is blank.
+    """
+    return all(
+        ch.isspace() or unicodedata.category(ch) in BLANK_CATEGORIES for ch in text
+    )
+
+
 def _missing_tags(n: int) -> Ints1d:
     return cast(Ints1d, numpy.full(n, MISSING, dtype="int64"))
 
 
-def _outside_on_space(doc: Doc, scores: Floats2d) -> Floats2d:
-    """The scores with tag "O" (column 0) forced on whitespace tokens."""
-    space = doc.to_array([IS_SPACE]).astype(bool).reshape(-1) if len(doc) else None
-    if space is None or not space.any():
+def _outside_on_blank(doc: Doc, scores: Floats2d) -> Floats2d:
+    """The scores with tag "O" (column 0) forced on blank tokens
+    (`is_blank_token_text`)."""
+    blank = numpy.fromiter(
+        (is_blank_token_text(t.text) for t in doc), dtype=bool, count=len(doc)
+    )
+    if not blank.any():
         return scores
     forced = numpy.array(scores, dtype="float32")
-    forced[space, 0] = forced[space].max(axis=1) + 1e4
+    forced[blank, 0] = forced[blank].max(axis=1) + 1e4
     return cast(Floats2d, forced)

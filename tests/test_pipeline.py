@@ -13,6 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Adam, fix_random_seed
 
 from spacy_kd_ner.biluo import biluo_constraints
+from spacy_kd_ner.pipeline import is_blank_token_text
 
 TRAIN_DATA = [
     ("Who is Shaka Khan?", [(7, 17, "PER")]),
@@ -340,6 +341,79 @@ def test_whitespace_tokens_are_never_entities(trained):
     scores[:, ner.tag_names.index("U-PER")] = 50.0
     ner.set_annotations([doc], [scores])
     assert [e.text for e in doc.ents] == ["Shaka", "Khan", "London"]
+
+
+BLANK_TOKENS = [
+    "\u200b",  # zero-width space (Cf)
+    "\u200b\u200b",
+    "\ufeff",  # byte order mark (Cf)
+    "\u200d",  # zero-width joiner (Cf)
+    "\u200c\u2060",  # zero-width non-joiner, word joiner (Cf)
+    "\u00a0",  # no-break space (Zs)
+    "\u3000",  # ideographic space (Zs)
+    "\u2028",  # line separator (Zl)
+    "\u2029",  # paragraph separator (Zp)
+    "\x00\x07",  # control characters (Cc)
+    " \u200b\n",
+]
+
+
+@pytest.mark.parametrize("blank", BLANK_TOKENS)
+def test_blank_tokens_never_open_close_or_sit_inside_entities(trained, blank):
+    """Tokens whose text is only whitespace or invisible format characters
+    are "O", whatever the scores: never the first, last or an inner token of
+    an entity."""
+    ner = trained.get_pipe("kd_ner")
+    words = [blank, "Shaka", blank, "Khan", blank]
+    doc = Doc(trained.vocab, words=words)
+    tags = ner.tag_names
+    scores = numpy.zeros((len(doc), len(tags)), dtype="float32")
+    for i, tag in enumerate(["B-PER", "I-PER", "I-PER", "I-PER", "L-PER"]):
+        scores[i, tags.index(tag)] = 50.0
+    ner.set_annotations([doc], [scores])
+    assert [doc[i].ent_iob_ for i in (0, 2, 4)] == ["O", "O", "O"]
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
+
+
+@pytest.mark.parametrize(
+    "text,blank",
+    [
+        ("\u00ad", True),  # soft hyphen (Cf)
+        ("", True),
+        ("a\u200b", False),
+        ("\u200bBob", False),
+        ("👩\u200d💻", False),  # an emoji ZWJ sequence is visible
+        ("-", False),
+    ],
+)
+def test_is_blank_token_text(text, blank):
+    assert is_blank_token_text(text) is blank
+
+
+BOB_DATA = [
+    ("Lena met Bob", [(0, 4, "PER"), (9, 12, "PER")]),
+    ("Bob is here .", [(0, 3, "PER")]),
+    ("I saw Bob and Lena today .", [(6, 9, "PER"), (14, 18, "PER")]),
+    ("The cat sat .", []),
+]
+
+
+def test_zero_width_space_stays_outside_trained_entity():
+    """A student trained to tag 'Bob' tags it, and leaves the zero-width
+    spaces before it out of the entity."""
+    nlp = make_nlp()
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"entities": ents})
+        for text, ents in BOB_DATA
+    ]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    doc = nlp("\u200b\u200b Bob")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Bob", "PER")]
+    doc = nlp("Lena met \u200bBob \ufeff")
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
