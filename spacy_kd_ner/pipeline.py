@@ -207,13 +207,21 @@ class EntityTaggerPipe(TrainablePipe):
         """Score every tag of every token, without modifying the docs.
 
         docs (Iterable[Doc]): The documents to predict.
-        RETURNS (List[Floats2d]): Per doc, (n_tokens, n_tags) emission scores.
+        RETURNS (List[Floats2d]): Per doc, (n_tokens, n_tags) emission scores;
+            an empty doc gets (0, n_tags) without reaching the model (a
+            transformer listener's output for it has no width, and cannot be
+            concatenated with other features).
         """
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            n_tags = len(self.tag_names)
-            return [self.model.ops.alloc2f(len(doc), n_tags) for doc in docs]
-        return self.model.predict(docs)
+        non_empty = [doc for doc in docs if len(doc)]
+        if len(non_empty) == len(docs):
+            return self.model.predict(docs)
+        scores = iter(self.model.predict(non_empty) if non_empty else [])
+        n_tags = len(self.tag_names)
+        return [
+            next(scores) if len(doc) else self.model.ops.alloc2f(0, n_tags)
+            for doc in docs
+        ]
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Write doc.ents from the best valid BILUO sequence of each doc.
