@@ -11,10 +11,11 @@ from wasabi import Printer, msg
 from ..benchmark import MaxDocs, benchmark_pipelines
 from ..evaluation import write_metrics
 from ._app import kd_app
-from ._util import code_opt
+from ._util import code_opt, fail_on_known_errors
 
 
 @kd_app.command("benchmark")
+@fail_on_known_errors
 def benchmark_cli(
     data_path: Path = Arg(
         ..., help="Docs to run: a .spacy file or a directory of them", exists=True

@@ -9,9 +9,11 @@ from wasabi import msg
 
 from ..conll import ConversionStats, conversion_plan, convert_conll_counts
 from ._app import kd_app
+from ._util import fail_on_known_errors
 
 
 @kd_app.command("convert")
+@fail_on_known_errors
 def convert_cli(
     input_path: Path = Arg(
         ..., help="CoNLL file, or a directory of *.txt CoNLL files", exists=True

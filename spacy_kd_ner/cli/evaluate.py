@@ -9,15 +9,14 @@ from spacy import util
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import Printer
 
-from ..annotated_corpus import AnnotateError
 from ..evaluation import evaluate_ner, write_metrics
-from ..scores import TeacherScoresError
-from ..teacher_eval import GoldMatchError, evaluate_annotations
+from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
-from ._util import code_opt, gpu_opt
+from ._util import code_opt, fail_on_known_errors, gpu_opt
 
 
 @kd_app.command("evaluate")
+@fail_on_known_errors
 def evaluate_cli(
     model: str = Arg(..., help="Pipeline name or path"),
     data_path: Path = Arg(
@@ -80,6 +79,7 @@ def evaluate(
 
 
 @kd_app.command("evaluate-annotations")
+@fail_on_known_errors
 def evaluate_annotations_cli(
     data_path: Path = Arg(
         ..., help="Annotated corpus (an `annotate` output directory)", exists=True
@@ -106,10 +106,7 @@ def evaluate_annotations_cli(
     words (e.g. --gold corpus/train.spacy for the pool `split` draws).
     """
     msg = Printer()
-    try:
-        metrics = evaluate_annotations(data_path, gold)
-    except (AnnotateError, TeacherScoresError, GoldMatchError) as err:
-        msg.fail(str(err), exits=1)
+    metrics = evaluate_annotations(data_path, gold)
     print_metrics(metrics, msg)
     if metrics.get("n_docs_ambiguous_gold"):
         msg.warn(

@@ -11,6 +11,7 @@ from ..merge import merge_annotations
 from ._app import kd_app
 from ._util import (
     annotated_output_arg,
+    fail_on_known_errors,
     overwrite_opt,
     shard_size_opt,
     split_commas,
@@ -18,6 +19,7 @@ from ._util import (
 
 
 @kd_app.command("merge-annotations")
+@fail_on_known_errors
 def merge_annotations_cli(
     inputs: str = Arg(
         ...,
