@@ -96,3 +96,21 @@ def test_known_error_subclass_keeps_its_builtin_base():
 
     with pytest.raises(ValueError):
         raise Bad("x")
+
+
+def test_evaluate_of_a_training_dir_names_model_best(tmp_path):
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    for name in ("model-last", "model-best"):
+        (tmp_path / "teacher").mkdir(exist_ok=True)
+        nlp.to_disk(tmp_path / "teacher" / name)
+    DocBin(docs=[nlp("Peter")]).to_disk(tmp_path / "gold.spacy")
+    result = CliRunner().invoke(
+        kd_app, ["evaluate", str(tmp_path / "teacher"), str(tmp_path / "gold.spacy")]
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    output = words(result.output)
+    assert f"Did you mean {tmp_path / 'teacher' / 'model-best'}?" in output

@@ -5,11 +5,11 @@ distributions (an annotated corpus)."""
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from spacy import util
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import Printer
 
 from ..evaluation import evaluate_ner, write_metrics
+from ..pipelines import load_pipeline
 from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
 from ._util import code_opt, fail_on_known_errors, gpu_opt
@@ -66,10 +66,12 @@ def evaluate(
     use_gpu (int): GPU id, or -1 for CPU.
     silent (bool): Print nothing.
     RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`.
+    RAISES PipelineLoadError: `model` is no pipeline (a training output
+        directory: the message names its model-best).
     """
     msg = Printer(no_print=silent, pretty=not silent)
     setup_gpu(use_gpu, silent=silent)
-    nlp = util.load_model(model)
+    nlp = load_pipeline(model)
     metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
     print_metrics(metrics, msg)
     if output is not None:
