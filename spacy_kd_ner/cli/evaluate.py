@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import Printer
 
-from ..evaluation import evaluate_ner, write_metrics
+from ..evaluation import EvaluationError, evaluate_ner, write_metrics
 from ..pipelines import load_pipeline
 from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
@@ -68,11 +68,16 @@ def evaluate(
     RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`.
     RAISES PipelineLoadError: `model` is no pipeline (a training output
         directory: the message names its model-best).
+    RAISES EvaluationError: Nothing to score (`evaluate_ner`); the message
+        starts with `model`.
     """
     msg = Printer(no_print=silent, pretty=not silent)
     setup_gpu(use_gpu, silent=silent)
     nlp = load_pipeline(model)
-    metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
+    try:
+        metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
+    except EvaluationError as err:
+        raise EvaluationError(f"{model}: {err}") from None
     print_metrics(metrics, msg)
     if output is not None:
         write_metrics(metrics, output)
