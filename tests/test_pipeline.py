@@ -110,7 +110,7 @@ def test_labels_from_initialize_argument():
 
 
 def test_save_load_same_output(trained, tmp_path):
-    texts = [t for t, _ in TRAIN_DATA] + ["Berlin and Paris hired Khan."]
+    texts = [t for t, _ in TRAIN_DATA] + ["Berlin and Paris hired Khan.", "", "\u200b"]
     before = [entities(d) for d in trained.pipe(texts)]
     scores_before = trained.get_pipe("kd_ner").predict([trained.make_doc(texts[0])])
     trained.to_disk(tmp_path / "model")
@@ -124,9 +124,10 @@ def test_save_load_same_output(trained, tmp_path):
     assert [entities(d) for d in from_bytes.pipe(texts)] == before
 
 
-def test_pipe_equals_call(trained):
-    texts = [t for t, _ in TRAIN_DATA] * 3
-    piped = [entities(d) for d in trained.pipe(texts, batch_size=5)]
+@pytest.mark.parametrize("batch_size", [1, 5, 128])
+def test_pipe_equals_call(trained, batch_size):
+    texts = [t for t, _ in TRAIN_DATA] * 3 + ["", " ", "Khan \u200b London"]
+    piped = [entities(d) for d in trained.pipe(texts, batch_size=batch_size)]
     assert piped == [entities(trained(t)) for t in texts]
 
 
@@ -176,7 +177,7 @@ def test_single_docs_see_weights_trained_in_process():
 
 
 def test_multiprocessing(trained):
-    texts = [t for t, _ in TRAIN_DATA] * 2
+    texts = [t for t, _ in TRAIN_DATA] * 2 + ["", "\u200b Khan"]
     piped = [entities(d) for d in trained.pipe(texts, n_process=2, batch_size=2)]
     assert piped == [entities(trained(t)) for t in texts]
 
@@ -248,6 +249,9 @@ def test_without_vectors_uses_hashing(trained):
         [" ", "\n", "\t"],
         ["😀", "東京", "に", "行きました", "🇩🇪", "Zürich", "ﬁ"],
         ["a" * 500, "Berlin"],
+        ["שלום", "Shaka", "Khan", "مرحبا", "\u200f", "London"],  # RTL, RL mark
+        ["\x00", "Shaka", "\x07\x1b", "Khan", "\x7f"],  # control characters
+        ["\ufeff", "Shaka", "\u200b", "Khan", "\u200d"],
     ],
 )
 def test_odd_input_gives_valid_output(trained, words):
@@ -255,6 +259,16 @@ def test_odd_input_gives_valid_output(trained, words):
     doc = trained(doc)
     tags = doc_to_biluo_tags(doc)
     assert len(tags) == len(doc)
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
+
+
+@pytest.mark.parametrize(
+    "text", ["", " \n\t ", "😀 Shaka Khan 😀", "東京 London", "\x00\x07 Khan"]
+)
+def test_odd_texts_through_the_tokenizer(trained, text):
+    doc = trained(text)
+    assert doc.text == text
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
 
 
 def test_empty_text_and_batch_with_empty_docs(trained):
@@ -265,13 +279,15 @@ def test_empty_text_and_batch_with_empty_docs(trained):
 
 def test_long_doc(trained):
     rng = random.Random(0)
+    n = 100_000
     words = [
-        rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀"])
-        for _ in range(10000)
+        rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀", "\u200b"])
+        for _ in range(n)
     ]
     doc = trained(Doc(trained.vocab, words=words))
-    assert len(doc) == 10000
-    assert len(doc_to_biluo_tags(doc)) == 10000
+    assert len(doc) == n
+    assert len(doc_to_biluo_tags(doc)) == n
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
 
 
 def test_decode_is_always_valid_biluo(trained):
