@@ -104,7 +104,7 @@ def load_docs(path: Union[str, Path], vocab: Vocab) -> List[Doc]:
 
 def _as_docs(docs_or_path: DocsOrPath, vocab: Vocab) -> List[Doc]:
     if isinstance(docs_or_path, (str, Path)):
-        return load_docs(docs_or_path, vocab)
+        return list(read_corpus(docs_or_path, vocab))
     return list(docs_or_path)
 
 
@@ -198,10 +198,14 @@ def evaluate_ner(
         seqeval scores were computed). Micro/macro p/r/f are None, as spaCy's
         are, when neither gold nor predictions hold an entity.
     RAISES EvaluationError: `nlp` has no component that assigns entities
-        (`check_sets_entities`), or the gold docs hold no token.
+        (`check_sets_entities`), nothing exists at the path, a directory
+        holds no `.spacy` file, or the gold docs hold no token.
     """
     check_sets_entities(nlp)
-    golds = _as_docs(docs_or_path, nlp.vocab)
+    try:
+        golds = _as_docs(docs_or_path, nlp.vocab)
+    except (FileNotFoundError, ValueError) as err:  # docbin_paths: no corpus
+        raise EvaluationError(f"{err} Nothing to score.") from None
     if not any(len(gold) for gold in golds):
         where = "" if not isinstance(docs_or_path, (str, Path)) else f" {docs_or_path}"
         raise EvaluationError(

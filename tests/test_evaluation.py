@@ -264,3 +264,10 @@ def test_evaluate_cli_fails_on_nothing_to_score(tmp_path, case):
     assert ("doc.ents" if case == "blank" else "nothing to score") in output
     assert str(tmp_path / "model") in output
     assert not out.exists()
+
+
+def test_corpus_directory_without_docbins_is_refused(tmp_path, nlp_errors):
+    with pytest.raises(EvaluationError, match="No .spacy files under"):
+        evaluate_ner(nlp_errors, tmp_path)
+    with pytest.raises(EvaluationError, match="No corpus at"):
+        evaluate_ner(nlp_errors, tmp_path / "missing.spacy")
