@@ -36,21 +36,32 @@ def test_training_dir_with_model_last_only(tmp_path):
         check_pipeline_path(str(tmp_path / "out"))
 
 
-@pytest.mark.parametrize(
-    "made, message",
-    [
-        ("missing", "There is no pipeline directory or installed pipeline package"),
-        ("empty", "is not a saved spaCy pipeline \\(no config.cfg\\)\\.$"),
-        ("no-meta", "is not a saved spaCy pipeline \\(no meta.json\\)\\.$"),
-    ],
-)
-def test_no_pipeline_is_named(tmp_path, made, message):
+def pipeline_without_meta(path):
+    spacy.blank("en").to_disk(path)
+    (path / "meta.json").unlink()
+
+
+NO_PIPELINE = {
+    "missing": (
+        lambda path: None,
+        "There is no pipeline directory or installed pipeline package",
+    ),
+    "empty": (
+        lambda path: path.mkdir(),
+        "is not a saved spaCy pipeline \\(no config.cfg\\)\\.$",
+    ),
+    "no-meta": (
+        pipeline_without_meta,
+        "is not a saved spaCy pipeline \\(no meta.json\\)\\.$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NO_PIPELINE))
+def test_no_pipeline_is_named(tmp_path, case):
+    make, message = NO_PIPELINE[case]
     path = tmp_path / "model"
-    if made == "empty":
-        path.mkdir()
-    elif made == "no-meta":
-        spacy.blank("en").to_disk(path)
-        (path / "meta.json").unlink()
+    make(path)
     with pytest.raises(PipelineLoadError, match=message) as info:
         load_pipeline(path)
     assert str(path) in str(info.value)
