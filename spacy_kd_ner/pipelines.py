@@ -20,9 +20,9 @@ class PipelineLoadError(KdNerError, OSError):
 
 
 def check_pipeline_path(name: Union[str, Path]) -> None:
-    """Check that `name` is a saved pipeline directory (config.cfg and
-    meta.json), an installed pipeline package or a `blank:<lang>` name,
-    before spaCy tries to load it.
+    """Check that `name` is a pipeline directory (it holds a config.cfg), an
+    installed pipeline package or a `blank:<lang>` name, before spaCy tries
+    to load it.
 
     name (Union[str, Path]): The pipeline's path or package name.
     RAISES PipelineLoadError: Anything else. The message names the path and,
@@ -33,8 +33,7 @@ def check_pipeline_path(name: Union[str, Path]) -> None:
         return
     path = Path(name)
     if path.is_dir():
-        missing = [f for f in ("config.cfg", "meta.json") if not (path / f).exists()]
-        if not missing:
+        if (path / "config.cfg").exists():
             return
         inside = sorted(p.parent.name for p in path.glob("*/config.cfg"))
         hint = ""
@@ -44,7 +43,7 @@ def check_pipeline_path(name: Union[str, Path]) -> None:
                 f" It holds {', '.join(inside)}: pick one. Did you mean {path / best}?"
             )
         raise PipelineLoadError(
-            f"{path} is not a saved spaCy pipeline (no {missing[0]}).{hint}"
+            f"{path} is not a saved spaCy pipeline (no config.cfg).{hint}"
         )
     if not path.exists() and util.is_package(str(name)):
         return
@@ -55,14 +54,18 @@ def check_pipeline_path(name: Union[str, Path]) -> None:
 
 def load_pipeline(name: Union[str, Path], **kwargs: Any) -> Language:
     """Load a pipeline with spaCy's `util.load_model`, after
-    `check_pipeline_path`.
+    `check_pipeline_path` and, for a directory, a check that it holds the
+    meta.json that spaCy reads first.
 
     name (Union[str, Path]): The pipeline's path or package name, or
         `blank:<lang>`.
     **kwargs: Passed to `util.load_model` (`exclude`, `config`, ...).
     RETURNS (Language): The pipeline.
     RAISES PipelineLoadError: `name` is no pipeline (see
-        `check_pipeline_path`).
+        `check_pipeline_path`), or a directory without meta.json.
     """
     check_pipeline_path(name)
+    path = Path(name)
+    if path.is_dir() and not (path / "meta.json").exists():
+        raise PipelineLoadError(f"{path} is not a saved spaCy pipeline (no meta.json).")
     return util.load_model(name, **kwargs)
