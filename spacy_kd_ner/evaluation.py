@@ -35,10 +35,57 @@ from spacy.vocab import Vocab
 
 from .doc_text import doc_preview, unannotated_copy
 from .docbins import read_corpus
+from .errors import KdNerError
 from .provenance import run_record
 
 SEQEVAL_MODE = "default (conlleval-compatible)"
 DocsOrPath = Union[str, Path, Iterable[Doc]]
+ENT_ATTRS = ("doc.ents", "token.ent_iob", "token.ent_type")
+"""What a component declares in its factory's `assigns` when it sets entities."""
+
+
+class EvaluationError(KdNerError, ValueError):
+    """Nothing to score: a pipeline without an entity component, or a gold
+    corpus without tokens."""
+
+
+def entity_components(nlp: Language) -> List[str]:
+    """The enabled components of `nlp` whose factories declare that they
+    assign entities (`ENT_ATTRS` in `assigns`: `ner`, `entity_ruler`,
+    `kd_ner`...).
+
+    nlp (Language): The pipeline.
+    RETURNS (List[str]): The components' names, in pipeline order.
+    """
+    return [
+        name
+        for name in nlp.pipe_names
+        if set(nlp.get_pipe_meta(name).assigns) & set(ENT_ATTRS)
+    ]
+
+
+def check_sets_entities(nlp: Language) -> None:
+    """Check that `nlp` has an enabled component that assigns entities.
+
+    nlp (Language): The pipeline.
+    RAISES EvaluationError: It has none; the message names its components
+        (and the disabled ones that would).
+    """
+    if entity_components(nlp):
+        return
+    disabled = [
+        name
+        for name in nlp.disabled
+        if set(nlp.get_pipe_meta(name).assigns) & set(ENT_ATTRS)
+    ]
+    note = f" ({', '.join(disabled)} is disabled)" if disabled else ""
+    raise EvaluationError(
+        f"The pipeline {nlp.meta.get('name', '')!r} (components: "
+        f"{nlp.pipe_names}) has no component that assigns doc.ents{note}: "
+        f"every score would be 0 or null. Evaluate a pipeline with an entity "
+        f"component (kd_ner, ner, entity_ruler), or declare "
+        f"assigns=['doc.ents'] in a custom component's factory."
+    )
 
 
 def load_docs(path: Union[str, Path], vocab: Vocab) -> List[Doc]:
@@ -57,7 +104,7 @@ def load_docs(path: Union[str, Path], vocab: Vocab) -> List[Doc]:
 
 def _as_docs(docs_or_path: DocsOrPath, vocab: Vocab) -> List[Doc]:
     if isinstance(docs_or_path, (str, Path)):
-        return load_docs(docs_or_path, vocab)
+        return list(read_corpus(docs_or_path, vocab))
     return list(docs_or_path)
 
 
@@ -150,8 +197,21 @@ def evaluate_ner(
         `batch_size`, `pipeline` (component names) and `scorer` (how the
         seqeval scores were computed). Micro/macro p/r/f are None, as spaCy's
         are, when neither gold nor predictions hold an entity.
+    RAISES EvaluationError: `nlp` has no component that assigns entities
+        (`check_sets_entities`), nothing exists at the path, a directory
+        holds no `.spacy` file, or the gold docs hold no token.
     """
-    golds = _as_docs(docs_or_path, nlp.vocab)
+    check_sets_entities(nlp)
+    try:
+        golds = _as_docs(docs_or_path, nlp.vocab)
+    except (FileNotFoundError, ValueError) as err:  # docbin_paths: no corpus
+        raise EvaluationError(f"{err} Nothing to score.") from None
+    if not any(len(gold) for gold in golds):
+        where = "" if not isinstance(docs_or_path, (str, Path)) else f" {docs_or_path}"
+        raise EvaluationError(
+            f"The gold corpus{where} holds {len(golds)} docs and no tokens: "
+            f"nothing to score."
+        )
     inputs = [unannotated_copy(nlp.vocab, gold) for gold in golds]
     n_tokens = sum(len(doc) for doc in inputs)
     start = time.perf_counter()

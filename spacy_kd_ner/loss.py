@@ -18,8 +18,9 @@ that carries teacher scores; it compares the teacher's distribution with
   distribution it actually predicts with. Costs a forward-backward per batch.
 """
 
+import math
 from dataclasses import dataclass
-from typing import List, Optional, Tuple, cast
+from typing import Any, List, Optional, Tuple, cast
 
 import numpy
 import torch
@@ -84,26 +85,21 @@ class DistillationLoss(Loss[TaggerScores, List[TagTargets], TaggerGrads, float])
     ):
         """Check and keep the options.
 
-        beta (float): Weight of the task loss, >= 0.
-        gamma (float): Weight of the KL term, >= 0; beta + gamma > 0.
-        temperature (float): The KL term's temperature T, > 0.
+        beta (float): Weight of the task loss, finite and >= 0.
+        gamma (float): Weight of the KL term, finite and >= 0; beta + gamma > 0.
+        temperature (float): The KL term's temperature T, finite and > 0.
         pseudo_labels (bool): Train docs without gold tags on the teacher's
             best valid BILUO sequence.
         kl_on (str): What the KL term compares the teacher with: "emissions"
             or "marginals" (CRF students only).
-        RAISES ValueError: An option out of range.
+        RAISES ValueError: An option out of range, not finite, or not a number
+            (a config's `nan` reaches here as a string).
         """
-        if beta < 0 or gamma < 0:
-            raise ValueError(
-                f"DistillationLoss weights must be non-negative, got beta={beta}, "
-                f"gamma={gamma}."
-            )
+        beta = _finite_option("beta", beta, minimum=0.0)
+        gamma = _finite_option("gamma", gamma, minimum=0.0)
+        temperature = _finite_option("temperature", temperature, minimum=None)
         if beta == 0 and gamma == 0:
             raise ValueError("DistillationLoss needs beta > 0 or gamma > 0.")
-        if not temperature > 0:
-            raise ValueError(
-                f"DistillationLoss temperature must be positive, got {temperature}."
-            )
         if kl_on not in KL_ON:
             raise ValueError(
                 f"DistillationLoss kl_on must be one of {KL_ON}, got {kl_on!r}."
@@ -297,6 +293,29 @@ def _pad(arrays: List[Floats2d], max_len: Optional[int] = None) -> torch.Tensor:
     for i, a in enumerate(arrays):
         out[i, : len(a)] = a
     return torch.from_numpy(out)
+
+
+def _finite_option(name: str, value: Any, *, minimum: Optional[float]) -> float:
+    """`value` as a float, checked: a number (not a bool or a string), finite,
+    and >= `minimum`, or > 0 where `minimum` is None.
+
+    name (str): The option's name, for the error.
+    value (Any): The option's value.
+    minimum (Optional[float]): The smallest value allowed; None: positive.
+    RETURNS (float): The value.
+    RAISES ValueError: Any other value, with the option's name and value.
+    """
+    bound = "positive" if minimum is None else f">= {minimum:g}"
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (
+        is_number
+        and math.isfinite(value)
+        and (value > 0 if minimum is None else value >= minimum)
+    ):
+        raise ValueError(
+            f"DistillationLoss {name} must be a finite number {bound}, got {value!r}."
+        )
+    return float(value)
 
 
 def _pad_ids(arrays: List[Ints1d], max_len: int) -> torch.Tensor:

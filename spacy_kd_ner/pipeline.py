@@ -8,6 +8,7 @@ Importing this module changes nothing global: making a component installs the
 
 import functools
 import os
+import unicodedata
 from itertools import islice
 from typing import (
     Any,
@@ -23,7 +24,6 @@ from typing import (
 
 import numpy
 import torch
-from spacy.attrs import IS_SPACE
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -219,24 +219,33 @@ class EntityTaggerPipe(TrainablePipe):
         """Score every tag of every token, without modifying the docs.
 
         docs (Iterable[Doc]): The documents to predict.
-        RETURNS (List[Floats2d]): Per doc, (n_tokens, n_tags) emission scores.
+        RETURNS (List[Floats2d]): Per doc, (n_tokens, n_tags) emission scores;
+            an empty doc gets (0, n_tags) without reaching the model (a
+            transformer listener's output for it has no width, and cannot be
+            concatenated with other features).
         """
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            n_tags = len(self.tag_names)
-            return [self.model.ops.alloc2f(len(doc), n_tags) for doc in docs]
-        return self.model.predict(docs)
+        non_empty = [doc for doc in docs if len(doc)]
+        if len(non_empty) == len(docs):
+            return self.model.predict(docs)
+        scores = iter(self.model.predict(non_empty) if non_empty else [])
+        n_tags = len(self.tag_names)
+        return [
+            next(scores) if len(doc) else self.model.ops.alloc2f(0, n_tags)
+            for doc in docs
+        ]
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Write doc.ents from the best valid BILUO sequence of each doc.
-        Whitespace tokens are never part of an entity (as in spaCy's `ner`).
+        Blank tokens (whitespace, invisible format characters:
+        `is_blank_token_text`) are never part of an entity.
 
         docs (Iterable[Doc]): The documents to modify.
         scores (List[Floats2d]): The scores to set, produced by predict.
         """
         docs = list(docs)
         tag_names = self.tag_names
-        scores = [_outside_on_space(doc, s) for doc, s in zip(docs, self._host(scores))]
+        scores = [_outside_on_blank(doc, s) for doc, s in zip(docs, self._host(scores))]
         for doc, tag_ids in zip(docs, self._decode_host(scores)):
             doc.ents = biluo_tags_to_spans(doc, [tag_names[i] for i in tag_ids])
 
@@ -514,15 +523,38 @@ class EntityTaggerPipe(TrainablePipe):
         self.model.initialize(X=doc_sample, Y=label_sample)
 
 
+BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+"""Unicode categories of characters that show nothing: spaces and separators,
+control characters, and format characters (zero-width space, byte order mark,
+joiners, soft hyphen)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def is_blank_token_text(text: str) -> bool:
+    """Whether a token's text shows nothing: every character whitespace or of
+    a category in BLANK_CATEGORIES (the empty text too). Such tokens are never
+    part of an entity.
+
+    text (str): The token's text.
+    RETURNS (bool): True if the text is blank.
+    """
+    return all(
+        ch.isspace() or unicodedata.category(ch) in BLANK_CATEGORIES for ch in text
+    )
+
+
 def _missing_tags(n: int) -> Ints1d:
     return cast(Ints1d, numpy.full(n, MISSING, dtype="int64"))
 
 
-def _outside_on_space(doc: Doc, scores: Floats2d) -> Floats2d:
-    """The scores with tag "O" (column 0) forced on whitespace tokens."""
-    space = doc.to_array([IS_SPACE]).astype(bool).reshape(-1) if len(doc) else None
-    if space is None or not space.any():
+def _outside_on_blank(doc: Doc, scores: Floats2d) -> Floats2d:
+    """The scores with tag "O" (column 0) forced on blank tokens
+    (`is_blank_token_text`)."""
+    blank = numpy.fromiter(
+        (is_blank_token_text(t.text) for t in doc), dtype=bool, count=len(doc)
+    )
+    if not blank.any():
         return scores
     forced = numpy.array(scores, dtype="float32")
-    forced[space, 0] = forced[space].max(axis=1) + 1e4
+    forced[blank, 0] = forced[blank].max(axis=1) + 1e4
     return cast(Floats2d, forced)

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from spacy_kd_ner.cli import kd_app
 from spacy_kd_ner.evaluation import (
+    EvaluationError,
     evaluate_ner,
     load_docs,
     spans_to_iob2,
@@ -61,6 +62,10 @@ ERROR_PATTERNS = [
 # tp: Merkel, Berlin, Oslo, Reuters; fp: Obama, Paris/ORG, met, Rome Milan;
 # fn: Barack Obama, Paris/LOC, Macron, Rome, Milan.
 TP, FP, FN = 4, 4, 5
+
+
+# An entity ruler that never matches here: a pipeline that predicts nothing.
+NO_MATCH = [{"label": "PER", "pattern": "Zyxwvut"}]
 
 
 def make_gold(nlp):
@@ -146,7 +151,7 @@ def test_perfect_predictions():
 
 
 def test_no_entities_anywhere():
-    nlp = spacy.blank("en")
+    nlp = make_ruler_nlp(NO_MATCH)
     gold = [Doc(nlp.vocab, words=["a", "b"], ents=["O", "O"])]
     metrics = evaluate_ner(nlp, gold)
     assert metrics["micro"]["f"] is None
@@ -157,7 +162,7 @@ def test_no_entities_anywhere():
 def test_predictions_do_not_see_gold(nlp_errors):
     # A pipeline that predicts nothing scores zero recall: the gold entities
     # must not leak into the docs the pipeline gets.
-    nlp = spacy.blank("en")
+    nlp = make_ruler_nlp(NO_MATCH)
     metrics = evaluate_ner(nlp, make_gold(nlp))
     assert metrics["micro"]["r"] == 0.0
     assert metrics["n_pred_ents"] == 0
@@ -209,3 +214,60 @@ def test_evaluate_cli(tmp_path, nlp_errors):
     assert metrics["micro"]["p"] == pytest.approx(TP / (TP + FP))
     assert metrics["micro"]["f"] == pytest.approx(metrics["spacy"]["ents_f"])
     assert metrics["batch_size"] == 2
+
+
+@pytest.mark.parametrize("pipes", [[], ["sentencizer"], ["span_ruler"]])
+def test_pipeline_that_sets_no_entities_is_refused(pipes):
+    """A pipeline none of whose components assigns doc.ents would score 0 (or
+    null) everywhere: an error that names its components instead."""
+    nlp = spacy.blank("en")
+    for name in pipes:
+        nlp.add_pipe(name)
+    with pytest.raises(EvaluationError, match="no component that assigns doc.ents"):
+        evaluate_ner(nlp, make_gold(nlp))
+
+
+def test_disabled_entity_component_is_refused():
+    nlp = make_ruler_nlp(NO_MATCH)
+    nlp.disable_pipe("entity_ruler")
+    with pytest.raises(EvaluationError, match="entity_ruler.*disabled"):
+        evaluate_ner(nlp, make_gold(nlp))
+
+
+@pytest.mark.parametrize("docs", [[], [[]]])
+def test_empty_corpus_is_refused(tmp_path, nlp_errors, docs):
+    """A corpus without docs, or whose docs have no tokens, gives an error
+    that names it, not null scores."""
+    path = tmp_path / "empty.spacy"
+    DocBin(docs=[Doc(nlp_errors.vocab, words=w) for w in docs]).to_disk(path)
+    with pytest.raises(EvaluationError, match=f"{path}.*nothing to score"):
+        evaluate_ner(nlp_errors, path)
+    with pytest.raises(EvaluationError, match="nothing to score"):
+        evaluate_ner(nlp_errors, [])
+
+
+@pytest.mark.parametrize("case", ["blank", "empty"])
+def test_evaluate_cli_fails_on_nothing_to_score(tmp_path, case):
+    nlp = spacy.blank("en") if case == "blank" else make_ruler_nlp(NO_MATCH)
+    nlp.to_disk(tmp_path / "model")
+    docs = make_gold(nlp) if case == "blank" else []
+    DocBin(docs=docs).to_disk(tmp_path / "gold.spacy")
+    out = tmp_path / "metrics.json"
+    result = CliRunner().invoke(
+        kd_app,
+        ["evaluate", str(tmp_path / "model"), str(tmp_path / "gold.spacy")]
+        + ["--output", str(out)],
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    output = " ".join(result.output.split())
+    assert ("doc.ents" if case == "blank" else "nothing to score") in output
+    assert str(tmp_path / "model") in output
+    assert not out.exists()
+
+
+def test_corpus_directory_without_docbins_is_refused(tmp_path, nlp_errors):
+    with pytest.raises(EvaluationError, match="No .spacy files under"):
+        evaluate_ner(nlp_errors, tmp_path)
+    with pytest.raises(EvaluationError, match="No corpus at"):
+        evaluate_ner(nlp_errors, tmp_path / "missing.spacy")

@@ -6,7 +6,7 @@ from typing import List, Optional
 import numpy
 import pytest
 import torch
-from thinc.api import registry
+from thinc.api import Config, registry
 
 import spacy_kd_ner.loss as loss_module
 from spacy_kd_ner.biluo import biluo_constraints, pseudo_labels
@@ -402,6 +402,12 @@ def test_loss_uses_pseudo_labels_for_unlabeled_docs():
         {"temperature": 0.0},
         {"temperature": -1.0},
         {"temperature": float("nan")},
+        {"temperature": float("inf")},
+        {"gamma": float("inf")},
+        {"beta": float("nan")},
+        {"beta": 0.5, "gamma": float("-inf")},
+        {"temperature": "nan"},
+        {"gamma": "0.5"},
         {"gamma": 0.5, "kl_on": "logits"},
     ],
 )
@@ -410,6 +416,30 @@ def test_invalid_settings_raise(kwargs):
         DistillationLoss(**kwargs)
     with pytest.raises(ValueError):
         configure_distillation_loss_v1(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("temperature", "nan"),
+        ("temperature", "NaN"),
+        ("gamma", "inf"),
+        ("gamma", "Infinity"),
+        ("beta", "-inf"),
+    ],
+)
+def test_non_finite_option_from_config_raises_clearly(option, value):
+    """A non-finite option given as a config override (as `spacy train
+    --components.kd_ner.loss.temperature nan` passes it: lowercase `nan` stays a
+    string, `NaN` becomes a float) gets the same ValueError naming the option as
+    a zero or negative value, not a TypeError."""
+    config = Config().from_str(
+        '[loss]\n@losses = "spacy-kd-ner.DistillationLoss.v1"\n'
+        "beta = 0.5\ngamma = 0.5\ntemperature = 1.0\n",
+        overrides={f"loss.{option}": value},
+    )
+    with pytest.raises(ValueError, match=f"DistillationLoss {option} must be"):
+        registry.resolve(config)
 
 
 def test_registered():

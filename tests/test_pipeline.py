@@ -13,6 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Adam, fix_random_seed
 
 from spacy_kd_ner.biluo import biluo_constraints
+from spacy_kd_ner.pipeline import is_blank_token_text
 
 TRAIN_DATA = [
     ("Who is Shaka Khan?", [(7, 17, "PER")]),
@@ -109,7 +110,7 @@ def test_labels_from_initialize_argument():
 
 
 def test_save_load_same_output(trained, tmp_path):
-    texts = [t for t, _ in TRAIN_DATA] + ["Berlin and Paris hired Khan."]
+    texts = [t for t, _ in TRAIN_DATA] + ["Berlin and Paris hired Khan.", "", "\u200b"]
     before = [entities(d) for d in trained.pipe(texts)]
     scores_before = trained.get_pipe("kd_ner").predict([trained.make_doc(texts[0])])
     trained.to_disk(tmp_path / "model")
@@ -123,9 +124,10 @@ def test_save_load_same_output(trained, tmp_path):
     assert [entities(d) for d in from_bytes.pipe(texts)] == before
 
 
-def test_pipe_equals_call(trained):
-    texts = [t for t, _ in TRAIN_DATA] * 3
-    piped = [entities(d) for d in trained.pipe(texts, batch_size=5)]
+@pytest.mark.parametrize("batch_size", [1, 5, 128])
+def test_pipe_equals_call(trained, batch_size):
+    texts = [t for t, _ in TRAIN_DATA] * 3 + ["", " ", "Khan \u200b London"]
+    piped = [entities(d) for d in trained.pipe(texts, batch_size=batch_size)]
     assert piped == [entities(trained(t)) for t in texts]
 
 
@@ -175,7 +177,7 @@ def test_single_docs_see_weights_trained_in_process():
 
 
 def test_multiprocessing(trained):
-    texts = [t for t, _ in TRAIN_DATA] * 2
+    texts = [t for t, _ in TRAIN_DATA] * 2 + ["", "\u200b Khan"]
     piped = [entities(d) for d in trained.pipe(texts, n_process=2, batch_size=2)]
     assert piped == [entities(trained(t)) for t in texts]
 
@@ -247,6 +249,9 @@ def test_without_vectors_uses_hashing(trained):
         [" ", "\n", "\t"],
         ["😀", "東京", "に", "行きました", "🇩🇪", "Zürich", "ﬁ"],
         ["a" * 500, "Berlin"],
+        ["שלום", "Shaka", "Khan", "مرحبا", "\u200f", "London"],  # RTL, RL mark
+        ["\x00", "Shaka", "\x07\x1b", "Khan", "\x7f"],  # control characters
+        ["\ufeff", "Shaka", "\u200b", "Khan", "\u200d"],
     ],
 )
 def test_odd_input_gives_valid_output(trained, words):
@@ -254,6 +259,16 @@ def test_odd_input_gives_valid_output(trained, words):
     doc = trained(doc)
     tags = doc_to_biluo_tags(doc)
     assert len(tags) == len(doc)
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
+
+
+@pytest.mark.parametrize(
+    "text", ["", " \n\t ", "😀 Shaka Khan 😀", "東京 London", "\x00\x07 Khan"]
+)
+def test_odd_texts_through_the_tokenizer(trained, text):
+    doc = trained(text)
+    assert doc.text == text
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
 
 
 def test_empty_text_and_batch_with_empty_docs(trained):
@@ -264,13 +279,15 @@ def test_empty_text_and_batch_with_empty_docs(trained):
 
 def test_long_doc(trained):
     rng = random.Random(0)
+    n = 100_000
     words = [
-        rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀"])
-        for _ in range(10000)
+        rng.choice(["Berlin", "and", "Shaka", "Khan", "hired", ".", "😀", "\u200b"])
+        for _ in range(n)
     ]
     doc = trained(Doc(trained.vocab, words=words))
-    assert len(doc) == 10000
-    assert len(doc_to_biluo_tags(doc)) == 10000
+    assert len(doc) == n
+    assert len(doc_to_biluo_tags(doc)) == n
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
 
 
 def test_decode_is_always_valid_biluo(trained):
@@ -340,6 +357,79 @@ def test_whitespace_tokens_are_never_entities(trained):
     scores[:, ner.tag_names.index("U-PER")] = 50.0
     ner.set_annotations([doc], [scores])
     assert [e.text for e in doc.ents] == ["Shaka", "Khan", "London"]
+
+
+BLANK_TOKENS = [
+    "\u200b",  # zero-width space (Cf)
+    "\u200b\u200b",
+    "\ufeff",  # byte order mark (Cf)
+    "\u200d",  # zero-width joiner (Cf)
+    "\u200c\u2060",  # zero-width non-joiner, word joiner (Cf)
+    "\u00a0",  # no-break space (Zs)
+    "\u3000",  # ideographic space (Zs)
+    "\u2028",  # line separator (Zl)
+    "\u2029",  # paragraph separator (Zp)
+    "\x00\x07",  # control characters (Cc)
+    " \u200b\n",
+]
+
+
+@pytest.mark.parametrize("blank", BLANK_TOKENS)
+def test_blank_tokens_never_open_close_or_sit_inside_entities(trained, blank):
+    """Tokens whose text is only whitespace or invisible format characters
+    are "O", whatever the scores: never the first, last or an inner token of
+    an entity."""
+    ner = trained.get_pipe("kd_ner")
+    words = [blank, "Shaka", blank, "Khan", blank]
+    doc = Doc(trained.vocab, words=words)
+    tags = ner.tag_names
+    scores = numpy.zeros((len(doc), len(tags)), dtype="float32")
+    for i, tag in enumerate(["B-PER", "I-PER", "I-PER", "I-PER", "L-PER"]):
+        scores[i, tags.index(tag)] = 50.0
+    ner.set_annotations([doc], [scores])
+    assert [doc[i].ent_iob_ for i in (0, 2, 4)] == ["O", "O", "O"]
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
+
+
+@pytest.mark.parametrize(
+    "text,blank",
+    [
+        ("\u00ad", True),  # soft hyphen (Cf)
+        ("", True),
+        ("a\u200b", False),
+        ("\u200bBob", False),
+        ("👩\u200d💻", False),  # an emoji ZWJ sequence is visible
+        ("-", False),
+    ],
+)
+def test_is_blank_token_text(text, blank):
+    assert is_blank_token_text(text) is blank
+
+
+BOB_DATA = [
+    ("Lena met Bob", [(0, 4, "PER"), (9, 12, "PER")]),
+    ("Bob is here .", [(0, 3, "PER")]),
+    ("I saw Bob and Lena today .", [(6, 9, "PER"), (14, 18, "PER")]),
+    ("The cat sat .", []),
+]
+
+
+def test_zero_width_space_stays_outside_trained_entity():
+    """A student trained to tag 'Bob' tags it, and leaves the zero-width
+    spaces before it out of the entity."""
+    nlp = make_nlp()
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"entities": ents})
+        for text, ents in BOB_DATA
+    ]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    doc = nlp("\u200b\u200b Bob")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Bob", "PER")]
+    doc = nlp("Lena met \u200bBob \ufeff")
+    assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
 
 
 @pytest.mark.parametrize("enabled", [True, False])

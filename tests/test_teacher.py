@@ -247,3 +247,73 @@ def test_packaged_minilm_trains_with_spacy_train(tmp_path, teacher_corpus):
     doc = nlp("Peter lives in London .")
     dists = nlp.get_pipe("kd_ner").distributions(nlp.get_pipe("kd_ner").predict([doc]))
     assert dists[0].shape == (len(doc), 13)
+
+
+ODD_TEXTS = ["", "   ", "\u200b", "😀 東京", "שלום Peter", "\x00\x07 a", "Peter"]
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tiny_teacher_dir):
+    return spacy.load(tiny_teacher_dir)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 128])
+def test_teacher_pipe_with_empty_docs(tiny_teacher, batch_size):
+    """A batch that mixes empty docs with others: the empty docs get no
+    entities, the others what they get alone, and every distribution has one
+    row per token."""
+    texts = ["", "Lena met Bob in London", "", "   ", "Peter lives in Paris ."]
+    docs = list(tiny_teacher.pipe(texts, batch_size=batch_size))
+    assert [len(d) for d in docs] == [len(tiny_teacher.make_doc(t)) for t in texts]
+    assert not docs[0].ents and not docs[2].ents and not docs[3].ents
+    assert [entities_of(d) for d in docs] == [
+        entities_of(tiny_teacher(t)) for t in texts
+    ]
+    pipe = tiny_teacher.get_pipe("kd_ner")
+    dists = pipe.distributions(pipe.predict(docs))
+    assert [d.shape for d in dists] == [(len(d), len(pipe.tag_names)) for d in docs]
+
+
+def test_teacher_on_odd_texts(tiny_teacher):
+    """Empty, blank, emoji, CJK, RTL and control-character texts, together
+    and alone: no crash, no entity on a blank token."""
+    from spacy_kd_ner.pipeline import is_blank_token_text
+
+    for docs in (list(tiny_teacher.pipe(ODD_TEXTS)), map(tiny_teacher, ODD_TEXTS)):
+        for doc in docs:
+            assert all(not is_blank_token_text(t.text) for e in doc.ents for t in e)
+
+
+def test_teacher_evaluate_with_an_empty_doc(tiny_teacher, tmp_path):
+    """`evaluate_ner` of the teacher on a corpus holding an empty doc."""
+    from spacy.tokens import Doc, DocBin
+
+    from spacy_kd_ner.evaluation import evaluate_ner
+
+    gold = [
+        Doc(tiny_teacher.vocab, words=[]),
+        Doc(tiny_teacher.vocab, words=["Peter", "lives", "in", "London"]),
+    ]
+    gold[1].ents = [gold[1].char_span(0, 5, label="PER")]
+    DocBin(docs=gold).to_disk(tmp_path / "gold.spacy")
+    metrics = evaluate_ner(tiny_teacher, tmp_path / "gold.spacy", batch_size=8)
+    assert metrics["n_docs"] == 2
+    assert metrics["n_gold_ents"] == 1
+
+
+def test_teacher_byte_round_trip(tiny_teacher, tiny_teacher_dir):
+    """to_bytes/from_bytes of the teacher: the same entities and scores."""
+    from spacy.util import load_model_from_path
+
+    texts = ["Peter lives in London .", "", "John went to Paris ."]
+    expected = predictions(tiny_teacher, texts)
+    fresh = load_model_from_path(tiny_teacher_dir)
+    fresh.from_bytes(tiny_teacher.to_bytes())
+    got = predictions(fresh, texts)
+    assert got["ents"] == expected["ents"]
+    for a, b in zip(got["dists"], expected["dists"]):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def entities_of(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]

@@ -1,11 +1,53 @@
-"""Helpers shared by the CLI commands: argument parsing, and the options that
+"""Helpers shared by the CLI commands: argument parsing, the options that
 several commands take with one meaning (each call makes a fresh typer
-parameter)."""
+parameter), and `fail_on_known_errors`, which every command wears."""
 
-from typing import Any, List
+import functools
+from typing import Any, Callable, List, Tuple, Type, TypeVar, cast
 
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
+
+from ..annotated_corpus import AnnotateError
+from ..conll import ConllFormatError
+from ..context import ContextError
+from ..errors import KdNerError
+from ..scores import TeacherScoresError
+from ..teacher_eval import GoldMatchError
+from ..teacher_weights import TransformerWeightsError
+
+KNOWN_ERRORS: Tuple[Type[Exception], ...] = (
+    KdNerError,
+    AnnotateError,
+    ConllFormatError,
+    ContextError,
+    GoldMatchError,
+    TeacherScoresError,
+    TransformerWeightsError,
+)
+"""The errors a user can fix: a command prints their message, not a traceback."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail_on_known_errors(func: F) -> F:
+    """Decorate a command function (below `@kd_app.command`): an exception of
+    `KNOWN_ERRORS` is printed as its message (`msg.fail`) and exits with
+    status 1; any other exception propagates with its traceback. The
+    signature, which typer reads, is the function's own.
+
+    func (F): The command function.
+    RETURNS (F): The wrapped function.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KNOWN_ERRORS as err:
+            msg.fail(str(err), exits=1)
+
+    return cast(F, wrapper)
 
 
 def split_commas(value: str, what: str) -> List[str]:

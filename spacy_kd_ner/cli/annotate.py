@@ -14,6 +14,7 @@ from ._app import kd_app
 from ._util import (
     annotated_output_arg,
     code_opt,
+    fail_on_known_errors,
     gpu_opt,
     overwrite_opt,
     shard_size_opt,
@@ -22,6 +23,7 @@ from ._util import (
 
 
 @kd_app.command("annotate")
+@fail_on_known_errors
 def annotate_cli(
     model: str = Arg(
         ...,

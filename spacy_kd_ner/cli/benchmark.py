@@ -5,16 +5,17 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from spacy.cli._util import Arg, Opt, string_to_list
-from spacy.util import is_package
 from wasabi import Printer, msg
 
 from ..benchmark import MaxDocs, benchmark_pipelines
 from ..evaluation import write_metrics
+from ..pipelines import PipelineLoadError, check_pipeline_path
 from ._app import kd_app
-from ._util import code_opt
+from ._util import code_opt, fail_on_known_errors
 
 
 @kd_app.command("benchmark")
+@fail_on_known_errors
 def benchmark_cli(
     data_path: Path = Arg(
         ..., help="Docs to run: a .spacy file or a directory of them", exists=True
@@ -114,23 +115,12 @@ def parse_model_specs(specs: List[str]) -> Dict[str, str]:
 
 def check_pipeline(name: str, path: str) -> None:
     """Fail, naming the pipeline, unless `path` is a saved pipeline directory
-    or an installed pipeline package: found here, not in a worker process."""
-    directory = Path(path)
-    if directory.is_dir():
-        if not (directory / "config.cfg").exists():
-            inside = sorted(p.parent.name for p in directory.glob("*/config.cfg"))
-            hint = f" It holds {', '.join(inside)}: pick one." if inside else ""
-            msg.fail(
-                f"--model {name}: {path} is not a saved spaCy pipeline (no "
-                f"config.cfg).{hint}",
-                exits=1,
-            )
-    elif not is_package(path):
-        msg.fail(
-            f"--model {name}: no pipeline directory or installed pipeline package "
-            f"named {path}",
-            exits=1,
-        )
+    or an installed pipeline package (`check_pipeline_path`): found here, not
+    in a worker process."""
+    try:
+        check_pipeline_path(path)
+    except PipelineLoadError as err:
+        msg.fail(f"--model {name}: {err}", exits=1)
 
 
 def doc_limits(

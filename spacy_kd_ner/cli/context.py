@@ -5,11 +5,13 @@ from pathlib import Path
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from ..context import ContextError, ContextSource, write_window_docs
+from ..context import ContextSource, write_window_docs
 from ._app import kd_app
+from ._util import fail_on_known_errors
 
 
 @kd_app.command("context")
+@fail_on_known_errors
 def context_cli(
     input_path: Path = Arg(
         ...,
@@ -36,12 +38,9 @@ def context_cli(
     set) learns from the sentences alone. Train the teacher on the output,
     then annotate with `annotate --context-source` and the same window.
     """
-    try:
-        counts = write_window_docs(
-            input_path, output_path, ContextSource.from_disk(source, window)
-        )
-    except ContextError as err:
-        msg.fail(str(err), exits=1)
+    counts = write_window_docs(
+        input_path, output_path, ContextSource.from_disk(source, window)
+    )
     rows = [
         ("docs read and written", f"{counts.docs:,}"),
         ("sentence tokens", f"{counts.sentence_tokens:,}"),

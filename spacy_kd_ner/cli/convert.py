@@ -14,9 +14,11 @@ from ..conll import (
     missing_splits,
 )
 from ._app import kd_app
+from ._util import fail_on_known_errors
 
 
 @kd_app.command("convert")
+@fail_on_known_errors
 def convert_cli(
     input_path: Path = Arg(
         ..., help="CoNLL file, or a directory of *.txt CoNLL files", exists=True

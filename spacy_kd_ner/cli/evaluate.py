@@ -5,19 +5,18 @@ distributions (an annotated corpus)."""
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from spacy import util
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import Printer
 
-from ..annotated_corpus import AnnotateError
-from ..evaluation import evaluate_ner, write_metrics
-from ..scores import TeacherScoresError
-from ..teacher_eval import GoldMatchError, evaluate_annotations
+from ..evaluation import EvaluationError, evaluate_ner, write_metrics
+from ..pipelines import load_pipeline
+from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
-from ._util import code_opt, gpu_opt
+from ._util import code_opt, fail_on_known_errors, gpu_opt
 
 
 @kd_app.command("evaluate")
+@fail_on_known_errors
 def evaluate_cli(
     model: str = Arg(..., help="Pipeline name or path"),
     data_path: Path = Arg(
@@ -67,11 +66,18 @@ def evaluate(
     use_gpu (int): GPU id, or -1 for CPU.
     silent (bool): Print nothing.
     RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`.
+    RAISES PipelineLoadError: `model` is no pipeline (a training output
+        directory: the message names its model-best).
+    RAISES EvaluationError: Nothing to score (`evaluate_ner`); the message
+        starts with `model`.
     """
     msg = Printer(no_print=silent, pretty=not silent)
     setup_gpu(use_gpu, silent=silent)
-    nlp = util.load_model(model)
-    metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
+    nlp = load_pipeline(model)
+    try:
+        metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
+    except EvaluationError as err:
+        raise EvaluationError(f"{model}: {err}") from None
     print_metrics(metrics, msg)
     if output is not None:
         write_metrics(metrics, output)
@@ -80,6 +86,7 @@ def evaluate(
 
 
 @kd_app.command("evaluate-annotations")
+@fail_on_known_errors
 def evaluate_annotations_cli(
     data_path: Path = Arg(
         ..., help="Annotated corpus (an `annotate` output directory)", exists=True
@@ -106,10 +113,7 @@ def evaluate_annotations_cli(
     words (e.g. --gold corpus/train.spacy for the pool `split` draws).
     """
     msg = Printer()
-    try:
-        metrics = evaluate_annotations(data_path, gold)
-    except (AnnotateError, TeacherScoresError, GoldMatchError) as err:
-        msg.fail(str(err), exits=1)
+    metrics = evaluate_annotations(data_path, gold)
     print_metrics(metrics, msg)
     if metrics.get("n_docs_ambiguous_gold"):
         msg.warn(

@@ -12,6 +12,7 @@ from ..merge import merge_annotations
 from ._app import kd_app
 from ._util import (
     annotated_output_arg,
+    fail_on_known_errors,
     overwrite_opt,
     shard_size_opt,
     split_commas,
@@ -19,6 +20,7 @@ from ._util import (
 
 
 @kd_app.command("merge-annotations")
+@fail_on_known_errors
 def merge_annotations_cli(
     inputs: str = Arg(
         ...,

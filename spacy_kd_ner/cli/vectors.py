@@ -9,9 +9,11 @@ from wasabi import msg
 
 from ..vectors import glove_to_spacy_vectors
 from ._app import kd_app
+from ._util import fail_on_known_errors
 
 
 @kd_app.command("vectors")
+@fail_on_known_errors
 def vectors_cli(
     output_dir: Path = Arg(
         ...,
