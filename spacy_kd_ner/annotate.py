@@ -42,7 +42,6 @@ from typing import (
 )
 
 import numpy
-from spacy import util
 from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.types import Floats2d
@@ -59,6 +58,7 @@ from .context import ContextSource, target_bounds
 from .doc_text import unannotated_copy
 from .docbins import count_docbin_docs, docbin_paths, read_docbins
 from .pipeline import EntityTaggerPipe
+from .pipelines import load_pipeline
 from .scores import set_teacher_scores
 
 TeacherRef = Union[str, Path, Language]
@@ -324,7 +324,7 @@ def annotate_corpus(
             raise AnnotateError(str(err)) from None
         input_ids = [file_id(p) for p in files]
         refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
-        pipelines = [r if isinstance(r, Language) else util.load_model(r) for r in refs]
+        pipelines = [r if isinstance(r, Language) else load_pipeline(r) for r in refs]
         model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
         teachers = teacher_pipes(pipelines, model_ids, component)
         hashes = [teacher_sha256(r, nlp) for r, nlp in zip(refs, pipelines)]

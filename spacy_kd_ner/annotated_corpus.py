@@ -61,6 +61,7 @@ from .docbins import (
     docbin_paths,
     read_docbins,
 )
+from .errors import KdNerError
 
 FORMAT = "spacy-kd-ner.annotated.v1"
 MANIFEST = "manifest.json"
@@ -72,7 +73,7 @@ COUNT_KEYS = ("n_docs", "n_tokens", "n_docs_with_gold")
 """The counts of a manifest, for each shard and in total."""
 
 
-class AnnotateError(ValueError):
+class AnnotateError(KdNerError, ValueError):
     """The teacher, the input or the output of `annotate` or `merge` is
     unusable, or a directory is not a complete annotated corpus."""
 

@@ -43,6 +43,8 @@ from thinc.api import Model
 
 from .doc_text import unannotated_copy
 from .docbins import read_corpus
+from .errors import InputError
+from .pipelines import load_pipeline
 
 DEFAULT_BATCH_SIZES = (1, 32, 64, 128)
 MB = float(2**20)
@@ -113,7 +115,7 @@ def dir_size_mb(path: Union[str, Path]) -> float:
     if path.is_file():
         return path.stat().st_size / MB
     if not path.is_dir():
-        raise FileNotFoundError(f"No file or directory at {path}")
+        raise InputError(f"No file or directory at {path}")
     size = sum(
         p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()
     )
@@ -204,12 +206,12 @@ def benchmark_speed(
         "seconds_runs"}}) and `n_threads` (torch's thread count while timing).
     """
     if n_runs < 1:
-        raise ValueError(f"n_runs must be at least 1, not {n_runs}")
+        raise InputError(f"n_runs must be at least 1, not {n_runs}")
     if any(bs < 1 for bs in batch_sizes):
-        raise ValueError(f"Batch sizes must be positive: {list(batch_sizes)}")
+        raise InputError(f"Batch sizes must be positive: {list(batch_sizes)}")
     docs = list(docs)
     if not any(len(doc) for doc in docs):
-        raise ValueError("Cannot benchmark speed on an empty corpus.")
+        raise InputError("Cannot benchmark speed on an empty corpus.")
     by_batch_size: Dict[str, Dict[str, Any]] = {}
     with _limit_threads(n_threads):
         import torch
@@ -284,7 +286,7 @@ def benchmark_pipeline(
     # in the baseline, not in the pipeline.
     spacy.blank("xx")
     rss_baseline = peak_rss_mb()
-    nlp = spacy.load(model_path)
+    nlp = load_pipeline(model_path)
     docs = list(read_corpus(corpus_path, Vocab()))
     result = benchmark_speed(
         nlp,

@@ -36,6 +36,7 @@ from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 
 from .docbins import read_corpus
+from .errors import KdNerError
 
 DOCSTART = "-DOCSTART-"
 TAG_RE = re.compile(r"^(?:O|[BILUES]-\S+)$")
@@ -51,7 +52,7 @@ USER_DATA_KEYS = ("conll_doc", "conll_sent", "conll_line")
 SPLITS = ("train", "dev", "test")
 
 
-class ConllFormatError(ValueError):
+class ConllFormatError(KdNerError, ValueError):
     """A CoNLL file that cannot be read. The message names the file and, where
     one line is at fault, its 1-based number and the line."""
 

@@ -28,6 +28,7 @@ from spacy.vocab import Vocab
 
 from .conll import read_docbin
 from .doc_text import doc_preview
+from .errors import KdNerError
 
 TARGET = "kd_ner_target"
 """``user_data`` key of a window doc: (start, end) of its sentence's tokens."""
@@ -35,7 +36,7 @@ DOC_KEY = "conll_doc"
 SENT_KEY = "conll_sent"
 
 
-class ContextError(ValueError):
+class ContextError(KdNerError, ValueError):
     """A sentence whose context cannot be found, or a bad context setting."""
 
 

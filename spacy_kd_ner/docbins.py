@@ -21,11 +21,18 @@ from spacy.tokens import Doc, DocBin
 from spacy.training.corpus import walk_corpus
 from spacy.vocab import Vocab
 
+from .errors import InputError, KdNerError
+
 FILE_TYPE = ".spacy"
 
 
-class DocBinError(ValueError):
+class DocBinError(KdNerError, ValueError):
     """A file is not a readable DocBin (e.g. truncated); the message names it."""
+
+
+class CorpusPathError(InputError):
+    """A corpus path that names no DocBin file: nothing there, or a directory
+    without ``.spacy`` files."""
 
 
 def docbin_from_bytes(data: bytes, path: Union[str, Path]) -> DocBin:
@@ -61,12 +68,12 @@ def docbin_paths(path: Union[str, Path]) -> List[Path]:
     path (Union[str, Path]): A ``.spacy`` file (read whatever its suffix), or
         a directory of them (see the module docstring).
     RETURNS (List[Path]): The files, sorted.
-    RAISES FileNotFoundError: Nothing exists at `path`.
-    RAISES ValueError: A directory without ``.spacy`` files to read.
+    RAISES CorpusPathError: Nothing exists at `path`, or a directory holds no
+        ``.spacy`` files to read.
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No corpus at {path}.")
+        raise CorpusPathError(f"No corpus at {path}.")
     if not path.is_dir():
         return [path]
     with warnings.catch_warnings():
@@ -74,7 +81,7 @@ def docbin_paths(path: Union[str, Path]) -> List[Path]:
         warnings.simplefilter("ignore", UserWarning)
         files = walk_corpus(path, FILE_TYPE)
     if not files:
-        raise ValueError(f"No {FILE_TYPE} files under {path}.")
+        raise CorpusPathError(f"No {FILE_TYPE} files under {path}.")
     return files
 
 

@@ -18,12 +18,14 @@ import numpy
 from spacy.tokens import Doc
 from thinc.types import Floats2d
 
+from .errors import KdNerError
+
 EXTENSION = "kd_teacher"
 TAGS = "tags"
 PROBS = "probs"
 
 
-class TeacherScoresError(ValueError):
+class TeacherScoresError(KdNerError, ValueError):
     """A doc's teacher scores are missing or do not fit the student."""
 
 

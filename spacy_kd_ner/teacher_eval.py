@@ -27,6 +27,7 @@ from spacy.vocab import Vocab
 from .annotated_corpus import read_annotated, read_manifest
 from .biluo import biluo_constraints, pseudo_labels
 from .doc_text import unannotated_copy
+from .errors import KdNerError
 from .evaluation import load_docs, score_ner
 from .scores import get_teacher_scores
 
@@ -61,7 +62,7 @@ def score_pseudo_labels(
     return score_ner(preds, docs if golds is None else golds)
 
 
-class GoldMatchError(ValueError):
+class GoldMatchError(KdNerError, ValueError):
     """An annotated doc has no gold doc with the same words."""
 
 

@@ -22,8 +22,10 @@ from typing import Callable
 from spacy.language import Language
 from spacy.util import registry
 
+from .errors import KdNerError
 
-class TransformerWeightsError(OSError):
+
+class TransformerWeightsError(KdNerError, OSError):
     """The teacher transformer's weights (a directory or hub name) are not there."""
 
 

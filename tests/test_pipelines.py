@@ -72,3 +72,21 @@ def test_loads_pipelines_and_blank_names(training_dir):
     assert load_pipeline(training_dir / "model-best").lang == "en"
     assert load_pipeline(str(training_dir / "model-last")).lang == "en"
     assert load_pipeline("blank:de").lang == "de"
+
+
+@pytest.mark.parametrize("command", ["annotate", "benchmark"])
+def test_annotate_and_benchmark_of_a_training_dir_name_model_best(
+    training_dir, tmp_path, command
+):
+    from spacy.tokens import DocBin
+
+    from spacy_kd_ner.annotate import annotate_corpus
+    from spacy_kd_ner.benchmark import benchmark_pipeline
+
+    corpus = tmp_path / "in.spacy"
+    DocBin(docs=[spacy.blank("en")("Lena met Bob")]).to_disk(corpus)
+    with pytest.raises(PipelineLoadError, match="model-best"):
+        if command == "annotate":
+            annotate_corpus(training_dir, corpus, tmp_path / "out")
+        else:
+            benchmark_pipeline(training_dir, corpus, batch_sizes=[1], n_runs=1)

@@ -8,23 +8,9 @@ from typing import Any, Callable, List, Tuple, Type, TypeVar, cast
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from ..annotated_corpus import AnnotateError
-from ..conll import ConllFormatError
-from ..context import ContextError
 from ..errors import KdNerError
-from ..scores import TeacherScoresError
-from ..teacher_eval import GoldMatchError
-from ..teacher_weights import TransformerWeightsError
 
-KNOWN_ERRORS: Tuple[Type[Exception], ...] = (
-    KdNerError,
-    AnnotateError,
-    ConllFormatError,
-    ContextError,
-    GoldMatchError,
-    TeacherScoresError,
-    TransformerWeightsError,
-)
+KNOWN_ERRORS: Tuple[Type[Exception], ...] = (KdNerError,)
 """The errors a user can fix: a command prints their message, not a traceback."""
 
 F = TypeVar("F", bound=Callable[..., Any])

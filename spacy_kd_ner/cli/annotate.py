@@ -7,9 +7,7 @@ from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import msg
 
 from ..annotate import AnnotateStats, annotate_corpus
-from ..annotated_corpus import AnnotateError
-from ..context import ContextError, ContextSource
-from ..docbins import DocBinError
+from ..context import ContextSource
 from ._app import kd_app
 from ._util import (
     annotated_output_arg,
@@ -76,25 +74,22 @@ def annotate_cli(
     """
     import_code(code_path)
     setup_gpu(use_gpu)
-    try:
-        context = (
-            None
-            if context_source is None
-            else ContextSource.from_disk(context_source, context_window)
-        )
-        stats = annotate_corpus(
-            split_commas(model, "pipeline name"),
-            input_path,
-            output_path,
-            batch_size=batch_size,
-            shard_size=shard_size,
-            component=component,
-            overwrite=overwrite,
-            progress=True,
-            context=context,
-        )
-    except (AnnotateError, ContextError, DocBinError) as err:
-        msg.fail(str(err), exits=1)
+    context = (
+        None
+        if context_source is None
+        else ContextSource.from_disk(context_source, context_window)
+    )
+    stats = annotate_corpus(
+        split_commas(model, "pipeline name"),
+        input_path,
+        output_path,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        component=component,
+        overwrite=overwrite,
+        progress=True,
+        context=context,
+    )
     print_stats(stats, output_path)
 
 

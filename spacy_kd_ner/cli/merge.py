@@ -7,7 +7,6 @@ from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
 from ..annotated_corpus import AnnotateError
-from ..docbins import DocBinError
 from ..merge import merge_annotations
 from ._app import kd_app
 from ._util import (
@@ -47,16 +46,13 @@ def merge_annotations_cli(
     like an `annotate` output (training corpus, `evaluate-annotations`).
     """
     paths = [Path(p) for p in split_commas(inputs, "input")]
-    try:
-        stats = merge_annotations(
-            paths,
-            output_path,
-            weights=None if weights is None else _weights(weights),
-            shard_size=shard_size,
-            overwrite=overwrite,
-        )
-    except (AnnotateError, DocBinError) as err:
-        msg.fail(str(err), exits=1)
+    stats = merge_annotations(
+        paths,
+        output_path,
+        weights=None if weights is None else _weights(weights),
+        shard_size=shard_size,
+        overwrite=overwrite,
+    )
     rows = [(str(p), f"{w:.3f}") for p, w in zip(paths, stats.weights)]
     msg.table(rows, header=("input", "weight"), aligns=("l", "r"))
     counts = [
