@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
-from commands import kd_ner, run
+from commands import corpus_option, gpu_option, kd_ner, run, seed_option, size_option
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 PARTS = ("labeled", "unlabeled", "test")
@@ -41,14 +41,14 @@ def split_inputs(corpus: Path, size: int, seed: int) -> Dict[str, Tuple[Path, Pa
 
 @app.command()
 def split(
-    size: int = typer.Option(..., help="Labeled size of the split"),
-    seed: int = typer.Option(..., help="Seed of the split"),
+    size: int = size_option(),
+    seed: int = seed_option(),
     teachers: str = typer.Option(..., help="Comma-separated teacher pipelines"),
     output: Path = typer.Option(..., help="Annotations go to <output>/<size>-<seed>"),
     test: bool = typer.Option(False, "--test", help="Annotate the test set too"),
     context_window: Optional[int] = typer.Option(None, help="Sentences each side"),
-    corpus: Path = typer.Option(Path("corpus"), help="convert/split's directory"),
-    gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+    corpus: Path = corpus_option(),
+    gpu_id: int = gpu_option(),
 ) -> None:
     """Annotate a split's labeled sentences and pool (and test) with teachers."""
     parts = PARTS if test else PARTS[:2]
@@ -67,8 +67,8 @@ def split(
 
 @app.command()
 def merge(
-    size: int = typer.Option(..., help="Labeled size of the split"),
-    seed: int = typer.Option(..., help="Seed of the split"),
+    size: int = size_option(),
+    seed: int = seed_option(),
     inputs: str = typer.Option(..., help="Comma-separated annotation directories"),
     output: Path = typer.Option(..., help="Merged annotations' directory"),
 ) -> None:

@@ -2,8 +2,10 @@
 
 import subprocess
 import sys
-from typing import List, Sequence
+from pathlib import Path
+from typing import Any, List, Sequence
 
+import typer
 from wasabi import msg
 
 
@@ -26,3 +28,23 @@ def kd_ner(*args: str) -> List[str]:
 def split_list(value: str) -> List[str]:
     """The items of a comma-separated list, stripped, without empty ones."""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def size_option() -> Any:
+    """`--size`: the labeled size of a split (a fresh typer parameter)."""
+    return typer.Option(..., help="Labeled size of the split")
+
+
+def seed_option() -> Any:
+    """`--seed`: the seed of a split (a fresh typer parameter)."""
+    return typer.Option(..., help="Seed of the split")
+
+
+def gpu_option() -> Any:
+    """`--gpu-id`: -1 for the CPU (a fresh typer parameter)."""
+    return typer.Option(-1, help="GPU id, -1 for the CPU")
+
+
+def corpus_option() -> Any:
+    """`--corpus`: the directory that convert and split wrote."""
+    return typer.Option(Path("corpus"), help="convert/split's directory")

@@ -27,7 +27,15 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
-from commands import kd_ner, run, split_list
+from commands import (
+    corpus_option,
+    gpu_option,
+    kd_ner,
+    run,
+    seed_option,
+    size_option,
+    split_list,
+)
 
 # The students of the paper: which corpora they read and how their loss mixes
 # the gold (or pseudo-labels) with the teacher's soft targets.
@@ -132,14 +140,14 @@ def train_and_score(
 @app.command()
 def students(
     variants: str = typer.Argument(..., help="Comma-separated: baseline,kd,pl,kd-pl"),
-    size: int = typer.Option(..., help="Labeled size of the split"),
-    seed: int = typer.Option(..., help="Seed of the split"),
+    size: int = size_option(),
+    seed: int = seed_option(),
     vectors: Path = typer.Option(..., help="The students' static vectors"),
     max_steps: int = typer.Option(3000, help="Training steps"),
     system_seed: int = typer.Option(0, help="system.seed of the students"),
-    gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+    gpu_id: int = gpu_option(),
     tag: str = typer.Option("", help="A word after the variant in the names"),
-    corpus: Path = typer.Option(Path("corpus"), help="convert/split's directory"),
+    corpus: Path = corpus_option(),
     training: Path = typer.Option(Path("training"), help="Where models go"),
     annotated: Optional[Path] = typer.Option(
         None, help="Annotated corpus (labeled/, unlabeled/); default the split's"
@@ -180,18 +188,18 @@ def students(
 
 @app.command()
 def teacher(
-    size: int = typer.Option(..., help="Labeled size of the split"),
-    seed: int = typer.Option(..., help="Seed of the split"),
+    size: int = size_option(),
+    seed: int = seed_option(),
     weights: str = typer.Option(..., help="Transformer: a local directory or hub name"),
     learn_rate: float = typer.Option(1e-4, help="Peak learning rate"),
     max_steps: int = typer.Option(800, help="Training steps"),
     system_seeds: str = typer.Option("0", help="Comma-separated: one teacher each"),
-    gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+    gpu_id: int = gpu_option(),
     tag: str = typer.Option("", help="A word after 'teacher' in the names"),
     train: Optional[Path] = typer.Option(None, help="Default: the labeled split"),
     dev: Optional[Path] = typer.Option(None, help="Default: corpus/dev.spacy"),
     batch_size: Optional[int] = typer.Option(None, help="Padded tokens per batch"),
-    corpus: Path = typer.Option(Path("corpus"), help="convert/split's directory"),
+    corpus: Path = corpus_option(),
     training: Path = typer.Option(Path("training"), help="Where models go"),
     test: Optional[Path] = typer.Option(None, help="Score each teacher on it"),
     results: Path = typer.Option(Path("metrics"), help="Where metrics go"),

@@ -18,6 +18,7 @@ import numpy
 from spacy.tokens import Doc
 from thinc.types import Floats2d
 
+from .doc_text import doc_preview
 from .errors import KdNerError
 
 EXTENSION = "kd_teacher"
@@ -101,5 +102,4 @@ def get_teacher_scores(
 
 
 def _describe(doc: Doc) -> str:
-    text = doc.text if len(doc.text) <= 60 else doc.text[:57] + "..."
-    return f"doc {text!r}"
+    return f"doc {doc_preview(doc)}"

@@ -61,15 +61,22 @@ def test_run_names(train_script):
     )
 
 
-def test_students_runs_train_then_evaluate(train_script, monkeypatch):
+def invoke(train_script, monkeypatch, args):
+    """The commands that `scripts/train.py ARGS` runs, without running them."""
     commands = []
     monkeypatch.setattr(train_script, "run", lambda argv: commands.append(argv))
-    result = CliRunner().invoke(
-        train_script.app,
+    result = CliRunner().invoke(train_script.app, args)
+    assert result.exit_code == 0, result.output
+    return commands
+
+
+def test_students_runs_train_then_evaluate(train_script, monkeypatch):
+    commands = invoke(
+        train_script,
+        monkeypatch,
         ["students", "baseline,kd-pl", "--size", "30", "--seed", "1", "--vectors",
          "v", "--system-seed", "2", "--test", "t.spacy", "--results", "r"],
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
     assert [c[3] for c in commands] == ["train", "kd-ner", "train", "kd-ner"]
     assert option(commands[0], "--output") == "training/student-baseline-30-1-s2"
     assert commands[1][5:8] == [
@@ -90,14 +97,12 @@ def test_unknown_variant_is_a_message(train_script):
 
 
 def test_teacher_names_by_system_seed(train_script, monkeypatch):
-    commands = []
-    monkeypatch.setattr(train_script, "run", lambda argv: commands.append(argv))
-    result = CliRunner().invoke(
-        train_script.app,
+    commands = invoke(
+        train_script,
+        monkeypatch,
         ["teacher", "--size", "750", "--seed", "1", "--weights", "w",
          "--system-seeds", "0,3", "--tag", "context"],
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
     outputs = [option(c, "--output") for c in commands]
     assert outputs == [
         "training/teacher-context-750-1",
