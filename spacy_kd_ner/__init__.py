@@ -13,6 +13,7 @@ from .models.crf_layer import build_crf_layer_v1
 from .models.lstm_cnn import build_lstm_cnn_encoder_v1
 from .models.tagger import build_entity_tagger_v1
 from .pipeline import EntityTaggerPipe, install_extensions, make_kd_ner
+from .precision import set_precision, with_precision_v1
 from .scores import TeacherScoresError, get_teacher_scores, set_teacher_scores
 
 __all__ = [
@@ -26,5 +27,7 @@ __all__ = [
     "get_teacher_scores",
     "install_extensions",
     "make_kd_ner",
+    "set_precision",
     "set_teacher_scores",
+    "with_precision_v1",
 ]

@@ -59,6 +59,7 @@ from .doc_text import unannotated_copy
 from .docbins import count_docbin_docs, docbin_paths, read_docbins
 from .pipeline import EntityTaggerPipe
 from .pipelines import load_pipeline
+from .precision import check_precision, set_precision
 from .scores import set_teacher_scores
 
 TeacherRef = Union[str, Path, Language]
@@ -284,6 +285,7 @@ def annotate_corpus(
     overwrite: bool = False,
     progress: bool = False,
     context: Optional[ContextSource] = None,
+    precision: Optional[str] = None,
 ) -> AnnotateStats:
     """Annotate a corpus with a teacher's per-token distributions.
 
@@ -300,6 +302,8 @@ def annotate_corpus(
     progress (bool): Show a progress bar.
     context (Optional[ContextSource]): Read each doc in the context of its
         source document (see `annotate_docs`).
+    precision (Optional[str]): The teachers' precision on the CPU, "fp32",
+        "bf16" or "auto" (`precision.set_precision`); None keeps their own.
     RETURNS (AnnotateStats): The counts.
     RAISES AnnotateError: Bad sizes, an input without docs to read or with an
         unreadable file (named), an output inside the input or the input
@@ -313,6 +317,8 @@ def annotate_corpus(
             f"batch_size and shard_size must be positive, got {batch_size} and "
             f"{shard_size}."
         )
+    if precision is not None:
+        check_precision(precision)
     start_time = time.time()
     output_path = Path(output_path)
     check_not_nested([Path(input_path)], output_path)
@@ -325,6 +331,9 @@ def annotate_corpus(
         input_ids = [file_id(p) for p in files]
         refs = [model] if isinstance(model, (str, Path, Language)) else list(model)
         pipelines = [r if isinstance(r, Language) else load_pipeline(r) for r in refs]
+        if precision is not None:
+            for teacher in pipelines:
+                set_precision(teacher, precision)
         model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
         teachers = teacher_pipes(pipelines, model_ids, component)
         hashes = [teacher_sha256(r, nlp) for r, nlp in zip(refs, pipelines)]

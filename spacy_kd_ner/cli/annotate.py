@@ -54,6 +54,12 @@ def annotate_cli(
         min=0,
         help="Sentences of context on each side (with --context-source)",
     ),
+    precision: Optional[str] = Opt(
+        None,
+        "--precision",
+        help="The teachers' precision on the CPU: fp32, bf16 or auto (bf16 where "
+        "the CPU has AMX or AVX512-BF16); default: the teachers' own",
+    ),
     use_gpu: int = gpu_opt(),
     code_path: Optional[Path] = code_opt(),
 ):
@@ -70,7 +76,8 @@ def annotate_cli(
     --context-source, the teachers read each doc (a sentence) inside the
     sentences around it in its source document, as a teacher trained on
     `kd-ner context` windows expects, and each token keeps its own
-    distribution.
+    distribution. --precision bf16 runs the transformer's matrix products in
+    bfloat16 on CPUs that have AMX or AVX512-BF16 (several times faster).
     """
     import_code(code_path)
     setup_gpu(use_gpu)
@@ -89,6 +96,7 @@ def annotate_cli(
         overwrite=overwrite,
         progress=True,
         context=context,
+        precision=precision,
     )
     print_stats(stats, output_path)
 
