@@ -1,9 +1,12 @@
 """Running the commands that the project's scripts compose."""
 
+import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import typer
 from wasabi import msg
@@ -12,12 +15,65 @@ from wasabi import msg
 def run(command: Sequence[str]) -> None:
     """Run a command, printed first (the Python executable as `python`); a
     failure ends the calling script with the command's exit code."""
-    shown = ["python", *command[1:]] if command[0] == sys.executable else command
-    msg.info(" ".join(shown))
+    msg.info(shown(command))
     code = subprocess.run(list(command)).returncode
     if code != 0:
         msg.fail(f"Command failed with exit code {code}")
         raise SystemExit(code)
+
+
+def shown(command: Sequence[str]) -> str:
+    """The command as printed: the Python executable as `python`."""
+    return " ".join(["python", *command[1:]] if command[0] == sys.executable else command)
+
+
+def run_side_by_side(sequences: Dict[str, List[List[str]]], jobs: int) -> None:
+    """Run each named sequence of commands, its commands one after the other
+    and `jobs` sequences at a time. With jobs 1 this is `run` on each command.
+    Otherwise every line a command prints comes prefixed with its sequence's
+    name, and each command gets OMP_NUM_THREADS = CPUs // jobs (at least 1)
+    unless the environment sets it, so that side-by-side torch processes do
+    not fight over the cores. A failing sequence stops; the others finish;
+    then the first failure ends the calling script with its exit code."""
+    if jobs <= 1:
+        for commands in sequences.values():
+            for command in commands:
+                run(command)
+        return
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    lock = threading.Lock()
+
+    def say(name: str, line: str) -> None:
+        with lock:
+            print(f"[{name}] {line}", end="" if line.endswith("\n") else "\n")
+            sys.stdout.flush()
+
+    def run_sequence(name: str) -> int:
+        for command in sequences[name]:
+            say(name, shown(command))
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
+            assert process.stdout is not None
+            for line in process.stdout:
+                say(name, line)
+            code = process.wait()
+            if code != 0:
+                say(name, f"Command failed with exit code {code}")
+                return code
+        return 0
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        codes = list(pool.map(run_sequence, sequences))
+    failed = [code for code in codes if code != 0]
+    if failed:
+        msg.fail(f"{len(failed)} of {len(codes)} failed")
+        raise SystemExit(failed[0])
 
 
 def kd_ner(*args: str) -> List[str]:

@@ -32,6 +32,7 @@ from commands import (
     gpu_option,
     kd_ner,
     run,
+    run_side_by_side,
     seed_option,
     size_option,
     split_list,
@@ -103,10 +104,12 @@ def teacher_command(
     system_seed: int,
     gpu_id: int,
     batch_size: Optional[int] = None,
+    precision: str = "auto",
 ) -> List[str]:
     """The `spacy train` command line of a teacher (configs/teacher.cfg).
 
     batch_size (Optional[int]): Padded tokens per batch, when not the config's.
+    precision (str): The transformer's on the CPU: auto, bf16 or fp32.
     RETURNS (List[str]): The argv, starting with the Python executable.
     """
     batcher = [] if batch_size is None else ["--training.batcher.size", str(batch_size)]
@@ -117,6 +120,7 @@ def teacher_command(
         "--corpora.dev.limit", "1000", *batcher,
         "--training.max_steps", str(max_steps),
         "--training.optimizer.learn_rate.initial_rate", str(learn_rate),
+        "--system.precision", precision,
         "--system.seed", str(system_seed), "--gpu-id", str(gpu_id),
     ]  # fmt: skip
 
@@ -129,12 +133,12 @@ def evaluate_command(model: Path, test: Path, output: Path, gpu_id: int) -> List
 
 def train_and_score(
     command: List[str], output: Path, test: Optional[Path], metrics: Path, gpu_id: int
-) -> None:
-    """Run a `spacy train` command, then score its best model on `test` (if
-    given) into `metrics`."""
-    run(command)
-    if test is not None:
-        run(evaluate_command(output / "model-best", test, metrics, gpu_id))
+) -> List[List[str]]:
+    """The commands that run a `spacy train` command, then score its best
+    model on `test` (if given) into `metrics`."""
+    if test is None:
+        return [command]
+    return [command, evaluate_command(output / "model-best", test, metrics, gpu_id)]
 
 
 @app.command()
@@ -154,6 +158,9 @@ def students(
     ),
     test: Optional[Path] = typer.Option(None, help="Score each student on it"),
     results: Path = typer.Option(Path("metrics"), help="Where metrics go"),
+    jobs: int = typer.Option(
+        1, min=1, help="Students trained side by side (each on CPUs // jobs threads)"
+    ),
 ) -> None:
     """Train the student variants of one split (and score them on test)."""
     names = split_list(variants)
@@ -164,10 +171,11 @@ def students(
         )
     split = f"{size}-{seed}"
     annotated = annotated or corpus / "annotated" / split
+    sequences = {}
     for variant in names:
         name = run_name(f"student-{variant}", size, seed, tag, system_seed)
         output = training / name
-        train_and_score(
+        sequences[name] = train_and_score(
             student_command(
                 variant,
                 output,
@@ -184,6 +192,7 @@ def students(
             results / f"{name}.json",
             gpu_id,
         )
+    run_side_by_side(sequences, jobs)
 
 
 @app.command()
@@ -199,6 +208,9 @@ def teacher(
     train: Optional[Path] = typer.Option(None, help="Default: the labeled split"),
     dev: Optional[Path] = typer.Option(None, help="Default: corpus/dev.spacy"),
     batch_size: Optional[int] = typer.Option(None, help="Padded tokens per batch"),
+    precision: str = typer.Option(
+        "auto", help="On the CPU: auto (bf16 where AMX or AVX512-BF16), bf16, fp32"
+    ),
     corpus: Path = corpus_option(),
     training: Path = typer.Option(Path("training"), help="Where models go"),
     test: Optional[Path] = typer.Option(None, help="Score each teacher on it"),
@@ -208,7 +220,7 @@ def teacher(
     for system_seed in (int(s) for s in split_list(system_seeds)):
         name = run_name("teacher", size, seed, tag, system_seed or None)
         output = training / name
-        train_and_score(
+        commands = train_and_score(
             teacher_command(
                 output,
                 weights=weights,
@@ -219,12 +231,15 @@ def teacher(
                 system_seed=system_seed,
                 gpu_id=gpu_id,
                 batch_size=batch_size,
+                precision=precision,
             ),
             output,
             test,
             results / f"{name}.json",
             gpu_id,
         )
+        for command in commands:
+            run(command)
 
 
 if __name__ == "__main__":

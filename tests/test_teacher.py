@@ -55,10 +55,14 @@ def test_teacher_config_is_filled(tmp_path):
     original = load_config(TEACHER_CFG, interpolate=False)
     filled = load_config(tmp_path / "filled.cfg", interpolate=False)
     assert filled == original
-    model = original["components"]["transformer"]["model"]
+    wrapper = original["components"]["transformer"]["model"]
+    assert wrapper["@layers"] == "spacy-kd-ner.with_precision.v1"
+    assert wrapper["precision"] == "${system.precision}"
+    assert original["system"]["precision"] == "auto"
+    model = wrapper["layer"]
     assert model["@architectures"] == "spacy-transformers.TransformerModel.v3"
     assert model["name"] == original["initialize"]["before_init"]["name"]
-    assert original["paths"]["teacher"] == "assets/teachers/all-MiniLM-L6-v2"
+    assert original["paths"]["teacher"] == "assets/teachers/all-mpnet-base-v2"
     assert original["components"]["kd_ner"]["model"]["crf"] is True
 
 

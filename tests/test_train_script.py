@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import commands as scripts_commands
 import train
 
 
@@ -65,6 +66,7 @@ def invoke(train_script, monkeypatch, args):
     """The commands that `scripts/train.py ARGS` runs, without running them."""
     commands = []
     monkeypatch.setattr(train_script, "run", lambda argv: commands.append(argv))
+    monkeypatch.setattr(scripts_commands, "run", lambda argv: commands.append(argv))
     result = CliRunner().invoke(train_script.app, args)
     assert result.exit_code == 0, result.output
     return commands
@@ -108,3 +110,32 @@ def test_teacher_names_by_system_seed(train_script, monkeypatch):
         "training/teacher-context-750-1",
         "training/teacher-context-750-1-s3",
     ]
+
+
+def test_teacher_precision(train_script, monkeypatch):
+    commands = invoke(
+        train_script,
+        monkeypatch,
+        ["teacher", "--size", "750", "--seed", "1", "--weights", "w",
+         "--precision", "fp32"],
+    )  # fmt: skip
+    assert option(commands[0], "--system.precision") == "fp32"
+
+
+def test_students_side_by_side(monkeypatch, capfd):
+    """Two sequences at a time: each line prefixed by its name, OMP threads
+    split between them, and a failure reported after the others finish."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(scripts_commands.os, "cpu_count", lambda: 4)
+    show = "import os; print(os.environ['OMP_NUM_THREADS'])"
+    sequences = {
+        "a": [[sys.executable, "-c", show], [sys.executable, "-c", "print('a2')"]],
+        "b": [[sys.executable, "-c", "import sys; sys.exit(3)"]],
+        "c": [[sys.executable, "-c", "print('c1')"]],
+    }
+    with pytest.raises(SystemExit) as exit_info:
+        scripts_commands.run_side_by_side(sequences, jobs=2)
+    assert exit_info.value.code == 3
+    out = capfd.readouterr().out
+    assert "[a] 2\n" in out and "[a] a2\n" in out and "[c] c1\n" in out
+    assert "[b] Command failed with exit code 3" in out
