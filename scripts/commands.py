@@ -24,7 +24,8 @@ def run(command: Sequence[str]) -> None:
 
 def shown(command: Sequence[str]) -> str:
     """The command as printed: the Python executable as `python`."""
-    return " ".join(["python", *command[1:]] if command[0] == sys.executable else command)
+    argv = list(command)
+    return " ".join(["python", *argv[1:]] if argv[0] == sys.executable else argv)
 
 
 def run_side_by_side(sequences: Dict[str, List[List[str]]], jobs: int) -> None:
