@@ -49,6 +49,9 @@ def split(
     context_window: Optional[int] = typer.Option(None, help="Sentences each side"),
     corpus: Path = corpus_option(),
     gpu_id: int = gpu_option(),
+    results: Optional[Path] = typer.Option(
+        None, help="Write each part's counts and speed to <results>/annotate/"
+    ),
 ) -> None:
     """Annotate a split's labeled sentences and pool (and test) with teachers."""
     parts = PARTS if test else PARTS[:2]
@@ -62,6 +65,9 @@ def split(
         if context_window is not None:
             command += ["--context-source", str(context)]
             command += ["--context-window", str(context_window)]
+        if results is not None:
+            stats = results / "annotate" / f"{size}-{seed}-{part}.json"
+            command += ["--stats", str(stats)]
         run(kd_ner(*command))
 
 

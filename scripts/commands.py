@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
@@ -12,14 +13,19 @@ import typer
 from wasabi import msg
 
 
-def run(command: Sequence[str]) -> None:
+def run(command: Sequence[str]) -> float:
     """Run a command, printed first (the Python executable as `python`); a
-    failure ends the calling script with the command's exit code."""
+    failure ends the calling script with the command's exit code.
+
+    RETURNS (float): The command's wall time in seconds.
+    """
     msg.info(shown(command))
+    start = time.monotonic()
     code = subprocess.run(list(command)).returncode
     if code != 0:
         msg.fail(f"Command failed with exit code {code}")
         raise SystemExit(code)
+    return time.monotonic() - start
 
 
 def shown(command: Sequence[str]) -> str:
@@ -28,19 +34,24 @@ def shown(command: Sequence[str]) -> str:
     return " ".join(["python", *argv[1:]] if argv[0] == sys.executable else argv)
 
 
-def run_side_by_side(sequences: Dict[str, List[List[str]]], jobs: int) -> None:
+def run_side_by_side(
+    sequences: Dict[str, List[List[str]]], jobs: int
+) -> Dict[str, List[float]]:
     """Run each named sequence of commands, its commands one after the other
     and `jobs` sequences at a time. With jobs 1 this is `run` on each command.
     Otherwise every line a command prints comes prefixed with its sequence's
     name, and each command gets OMP_NUM_THREADS = CPUs // jobs (at least 1)
     unless the environment sets it, so that side-by-side torch processes do
     not fight over the cores. A failing sequence stops; the others finish;
-    then the first failure ends the calling script with its exit code."""
+    then the first failure ends the calling script with its exit code.
+
+    RETURNS (Dict[str, List[float]]): Each sequence's commands' wall times.
+    """
     if jobs <= 1:
-        for commands in sequences.values():
-            for command in commands:
-                run(command)
-        return
+        return {
+            name: [run(command) for command in commands]
+            for name, commands in sequences.items()
+        }
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     lock = threading.Lock()
@@ -50,9 +61,12 @@ def run_side_by_side(sequences: Dict[str, List[List[str]]], jobs: int) -> None:
             print(f"[{name}] {line}", end="" if line.endswith("\n") else "\n")
             sys.stdout.flush()
 
+    seconds: Dict[str, List[float]] = {name: [] for name in sequences}
+
     def run_sequence(name: str) -> int:
         for command in sequences[name]:
             say(name, shown(command))
+            start = time.monotonic()
             process = subprocess.Popen(
                 command,
                 stdout=subprocess.PIPE,
@@ -67,6 +81,7 @@ def run_side_by_side(sequences: Dict[str, List[List[str]]], jobs: int) -> None:
             if code != 0:
                 say(name, f"Command failed with exit code {code}")
                 return code
+            seconds[name].append(time.monotonic() - start)
         return 0
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -75,6 +90,7 @@ def run_side_by_side(sequences: Dict[str, List[List[str]]], jobs: int) -> None:
     if failed:
         msg.fail(f"{len(failed)} of {len(codes)} failed")
         raise SystemExit(failed[0])
+    return seconds
 
 
 def kd_ner(*args: str) -> List[str]:

@@ -17,13 +17,15 @@ seed 0) or `<training>/teacher-<size>-<seed>-s<k>`; a student into
 and `--training` defaults to `training`.
 `--tag` inserts a word after the model's name (`teacher-context-750-1`,
 `student-kd-pl-ensemble-750-1-s0`). Metrics files take the same names under
-`--results`.
+`--results`, and `<results>/train/<name>.json` records how long the training
+took (wall time, per step).
 """
 
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import srsly
 import typer
 from wasabi import msg
 
@@ -34,9 +36,11 @@ from commands import (
     run,
     run_side_by_side,
     seed_option,
+    shown,
     size_option,
     split_list,
 )
+from spacy_kd_ner.provenance import run_record
 
 # The students of the paper: which corpora they read and how their loss mixes
 # the gold (or pseudo-labels) with the teacher's soft targets.
@@ -131,6 +135,27 @@ def evaluate_command(model: Path, test: Path, output: Path, gpu_id: int) -> List
     return kd_ner("evaluate", *args)
 
 
+def write_training_time(
+    path: Path, name: str, command: List[str], seconds: float, max_steps: int, jobs: int
+) -> None:
+    """Write how long a `spacy train` command took: its wall time
+    (initialization and evaluations included), per step of max_steps (a run
+    that stops early, on patience, ran fewer), with the run record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(
+        path,
+        {
+            "model": name,
+            "train_command": shown(command),
+            "seconds": round(seconds, 1),
+            "max_steps": max_steps,
+            "seconds_per_step": round(seconds / max_steps, 4),
+            "side_by_side": jobs,
+            "run": run_record(),
+        },
+    )
+
+
 def train_and_score(
     command: List[str], output: Path, test: Optional[Path], metrics: Path, gpu_id: int
 ) -> List[List[str]]:
@@ -192,7 +217,16 @@ def students(
             results / f"{name}.json",
             gpu_id,
         )
-    run_side_by_side(sequences, jobs)
+    seconds = run_side_by_side(sequences, jobs)
+    for name, commands in sequences.items():
+        write_training_time(
+            results / "train" / f"{name}.json",
+            name,
+            commands[0],
+            seconds[name][0],
+            max_steps,
+            jobs,
+        )
 
 
 @app.command()
@@ -238,8 +272,15 @@ def teacher(
             results / f"{name}.json",
             gpu_id,
         )
-        for command in commands:
-            run(command)
+        seconds = [run(command) for command in commands]
+        write_training_time(
+            results / "train" / f"{name}.json",
+            name,
+            commands[0],
+            seconds[0],
+            max_steps,
+            1,
+        )
 
 
 if __name__ == "__main__":

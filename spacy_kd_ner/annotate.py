@@ -59,7 +59,7 @@ from .doc_text import unannotated_copy
 from .docbins import count_docbin_docs, docbin_paths, read_docbins
 from .pipeline import EntityTaggerPipe
 from .pipelines import load_pipeline
-from .precision import check_precision, set_precision
+from .precision import check_precision, pipeline_precision, set_precision
 from .scores import set_teacher_scores
 
 TeacherRef = Union[str, Path, Language]
@@ -83,6 +83,7 @@ class AnnotateStats:
         an ensemble).
     size_bytes (int): Size of the output directory.
     tags (List[str]): The tag list of the stored distributions.
+    precisions (List[str]): Each teacher's precision, "fp32" or "bf16".
     """
 
     docs_read: int = 0
@@ -96,6 +97,7 @@ class AnnotateStats:
     teacher_seconds: float = 0.0
     size_bytes: int = 0
     tags: List[str] = field(default_factory=list)
+    precisions: List[str] = field(default_factory=list)
 
     @property
     def docs_per_second(self) -> float:
@@ -352,7 +354,11 @@ def annotate_corpus(
                 else {"source": context.name, "window": context.window},
             }
         )
-        stats = AnnotateStats(docs_read=n_total, tags=list(tags))
+        stats = AnnotateStats(
+            docs_read=n_total,
+            tags=list(tags),
+            precisions=[pipeline_precision(teacher) for teacher, _ in teachers],
+        )
         _annotate_shards(writer, teachers, files, stats, batch_size, progress, context)
         if stats.docs_written != n_total:
             raise AnnotateError(

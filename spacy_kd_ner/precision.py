@@ -24,7 +24,7 @@ nothing: CUDA has the wrapped model's own ``mixed_precision``.
 import contextlib
 import functools
 from pathlib import Path
-from typing import Callable, ContextManager, Optional, Tuple, TypeVar, cast
+from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar, cast
 
 import torch
 from spacy.language import Language
@@ -145,6 +145,15 @@ def autocast(precision: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
+def pipeline_precision(nlp: Language) -> str:
+    """The precision `nlp`'s transformer runs in on this machine: its
+    ``with_precision`` layers' resolved (the first one's), or "fp32" where it
+    has none."""
+    for layer in _precision_layers(nlp):
+        return resolve_precision(layer.attrs["precision"], layer.ops.device_type)
+    return "fp32"
+
+
 def set_precision(nlp: Language, precision: str) -> int:
     """Set the precision of every ``with_precision`` layer in `nlp`'s
     components and return how many there are. Raises `InputError` for an
@@ -152,14 +161,9 @@ def set_precision(nlp: Language, precision: str) -> int:
     without the layer runs in float32)."""
     check_precision(precision)
     count = 0
-    for _name, component in nlp.components:
-        model = getattr(component, "model", None)
-        if not isinstance(model, Model):
-            continue
-        for node in model.walk():
-            if node.name == LAYER_NAME:
-                node.attrs["precision"] = precision
-                count += 1
+    for layer in _precision_layers(nlp):
+        layer.attrs["precision"] = precision
+        count += 1
     if count == 0:
         raise InputError(
             "The pipeline has no precision setting (no spacy-kd-ner.with_precision.v1 "
@@ -167,3 +171,10 @@ def set_precision(nlp: Language, precision: str) -> int:
             "configs/teacher.cfg to choose its precision."
         )
     return count
+
+
+def _precision_layers(nlp: Language) -> Iterator[Model]:
+    for _name, component in nlp.components:
+        model = getattr(component, "model", None)
+        if isinstance(model, Model):
+            yield from (node for node in model.walk() if node.name == LAYER_NAME)

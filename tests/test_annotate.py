@@ -5,6 +5,7 @@ import json
 import numpy
 import pytest
 import spacy
+import srsly
 from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus
 from typer.testing import CliRunner
@@ -205,6 +206,43 @@ def test_annotate_cli(tmp_path, tiny_teacher_dir, corpus_path):
     assert result.exit_code == 0, result.output
     assert "docs written" in result.output
     assert is_complete(out)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_annotate_cli_precision_and_stats(
+    tmp_path, tiny_teacher_dir, corpus_path, precision
+):
+    from spacy_kd_ner.cli import kd_app
+    from spacy_kd_ner.precision import cpu_supports_bf16
+
+    if precision == "bf16" and not cpu_supports_bf16():
+        pytest.skip("the CPU has neither AMX nor AVX512-BF16")
+    out, stats = tmp_path / "annotated", tmp_path / "stats" / "a.json"
+    result = CliRunner().invoke(
+        kd_app,
+        ["annotate", str(tiny_teacher_dir), str(corpus_path), str(out),
+         "--precision", precision, "--stats", str(stats)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = srsly.read_json(stats)
+    assert written["precisions"] == [precision]
+    assert written["docs_annotated"] == written["docs_read"] > 0
+    assert written["docs_per_second"] > 0
+    assert set(written["run"]) >= {"command", "commit", "date", "machine"}
+
+
+def test_annotate_cli_unknown_precision(tmp_path, tiny_teacher_dir, corpus_path):
+    from spacy_kd_ner.cli import kd_app
+
+    out = tmp_path / "annotated"
+    result = CliRunner().invoke(
+        kd_app,
+        ["annotate", str(tiny_teacher_dir), str(corpus_path), str(out),
+         "--precision", "fp16"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "fp32, bf16, auto" in result.output and "Traceback" not in result.output
+    assert not out.exists()
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,13 @@ def test_split_annotates_labeled_and_pool(monkeypatch):
     ]  # fmt: skip
 
 
+def test_split_writes_stats_under_results(monkeypatch):
+    args = ["split", "--size", "30", "--seed", "2", "--teachers", "t", "--output"]
+    ran = invoke(monkeypatch, [*args, "o", "--results", "r"])
+    stats = [argv[argv.index("--stats") + 1] for argv in ran]
+    assert stats == ["r/annotate/30-2-labeled.json", "r/annotate/30-2-unlabeled.json"]
+
+
 def test_split_with_test_in_context(monkeypatch):
     args = ["split", "--size", "30", "--seed", "2", "--teachers", "t", "--output"]
     ran = invoke(monkeypatch, [*args, "o", "--test", "--context-window", "2"])

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import srsly
 from typer.testing import CliRunner
 
 import commands as scripts_commands
@@ -62,22 +63,31 @@ def test_run_names(train_script):
     )
 
 
-def invoke(train_script, monkeypatch, args):
-    """The commands that `scripts/train.py ARGS` runs, without running them."""
+def invoke(train_script, monkeypatch, args, tmp_path):
+    """The commands that `scripts/train.py ARGS` runs, without running them
+    (each "takes" 12 s), in tmp_path."""
     commands = []
-    monkeypatch.setattr(train_script, "run", lambda argv: commands.append(argv))
-    monkeypatch.setattr(scripts_commands, "run", lambda argv: commands.append(argv))
+
+    def run(argv):
+        commands.append(argv)
+        return 12.0
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_script, "run", run)
+    monkeypatch.setattr(scripts_commands, "run", run)
     result = CliRunner().invoke(train_script.app, args)
     assert result.exit_code == 0, result.output
     return commands
 
 
-def test_students_runs_train_then_evaluate(train_script, monkeypatch):
+def test_students_runs_train_then_evaluate(train_script, monkeypatch, tmp_path):
     commands = invoke(
         train_script,
         monkeypatch,
         ["students", "baseline,kd-pl", "--size", "30", "--seed", "1", "--vectors",
-         "v", "--system-seed", "2", "--test", "t.spacy", "--results", "r"],
+         "v", "--system-seed", "2", "--test", "t.spacy", "--results", "r",
+         "--max-steps", "48"],
+        tmp_path,
     )  # fmt: skip
     assert [c[3] for c in commands] == ["train", "kd-ner", "train", "kd-ner"]
     assert option(commands[0], "--output") == "training/student-baseline-30-1-s2"
@@ -87,6 +97,10 @@ def test_students_runs_train_then_evaluate(train_script, monkeypatch):
         "--output",
     ]
     assert option(commands[3], "--output") == "r/student-kd-pl-30-1-s2.json"
+    timing = srsly.read_json(tmp_path / "r/train/student-kd-pl-30-1-s2.json")
+    assert timing["seconds"] == 12.0 and timing["seconds_per_step"] == 0.25
+    assert timing["train_command"].startswith("python -m spacy train ")
+    assert timing["run"]["commit"] is None  # tmp_path is no git checkout
 
 
 def test_unknown_variant_is_a_message(train_script):
@@ -98,12 +112,13 @@ def test_unknown_variant_is_a_message(train_script):
     assert "typo" in result.output and "Traceback" not in result.output
 
 
-def test_teacher_names_by_system_seed(train_script, monkeypatch):
+def test_teacher_names_by_system_seed(train_script, monkeypatch, tmp_path):
     commands = invoke(
         train_script,
         monkeypatch,
         ["teacher", "--size", "750", "--seed", "1", "--weights", "w",
          "--system-seeds", "0,3", "--tag", "context"],
+        tmp_path,
     )  # fmt: skip
     outputs = [option(c, "--output") for c in commands]
     assert outputs == [
@@ -112,12 +127,13 @@ def test_teacher_names_by_system_seed(train_script, monkeypatch):
     ]
 
 
-def test_teacher_precision(train_script, monkeypatch):
+def test_teacher_precision(train_script, monkeypatch, tmp_path):
     commands = invoke(
         train_script,
         monkeypatch,
         ["teacher", "--size", "750", "--seed", "1", "--weights", "w",
          "--precision", "fp32"],
+        tmp_path,
     )  # fmt: skip
     assert option(commands[0], "--system.precision") == "fp32"
 

@@ -3,11 +3,13 @@
 from pathlib import Path
 from typing import Optional
 
+import srsly
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
 from wasabi import msg
 
-from ..annotate import AnnotateStats, annotate_corpus
+from ..annotate import AnnotateStats, annotate_corpus, stats_dict
 from ..context import ContextSource
+from ..provenance import run_record
 from ._app import kd_app
 from ._util import (
     annotated_output_arg,
@@ -60,6 +62,13 @@ def annotate_cli(
         help="The teachers' precision on the CPU: fp32, bf16 or auto (bf16 where "
         "the CPU has AMX or AVX512-BF16); default: the teachers' own",
     ),
+    stats_path: Optional[Path] = Opt(
+        None,
+        "--stats",
+        help="Also write the counts and speed as JSON, with the run's command, "
+        "commit, date and machine",
+        dir_okay=False,
+    ),
     use_gpu: int = gpu_opt(),
     code_path: Optional[Path] = code_opt(),
 ):
@@ -99,6 +108,10 @@ def annotate_cli(
         precision=precision,
     )
     print_stats(stats, output_path)
+    if stats_path is not None:
+        stats_path.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(stats_path, {**stats_dict(stats), "run": run_record()})
+        msg.good(f"Stats -> {stats_path}")
 
 
 def print_stats(stats: AnnotateStats, output_path: Path) -> None:
@@ -111,6 +124,7 @@ def print_stats(stats: AnnotateStats, output_path: Path) -> None:
         ("shards", f"{stats.shards:,} ({stats.shards_resumed:,} resumed)"),
         ("tags", f"{len(stats.tags)}"),
         ("docs/s (teacher)", f"{stats.docs_per_second:,.1f}"),
+        ("precision", ", ".join(stats.precisions)),
         ("size", f"{stats.size_bytes / 2**20:.1f} MiB"),
     ]
     msg.table(rows, aligns=("l", "r"))
