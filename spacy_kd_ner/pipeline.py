@@ -493,12 +493,13 @@ class EntityTaggerPipe(TrainablePipe):
         labels (Optional[Sequence[str]]): The entity types; None: those of the
             examples' reference entities.
         vectors (Optional[str]): A spaCy pipeline with static vectors (a
-            directory or a package, as `[initialize] vectors` takes) whose
-            table the encoder copies what it reads of (`copy_word_vectors`),
-            so that the pipeline carries neither the table nor its strings.
-            None: the encoder reads the pipeline's own vectors, if any.
+            directory or a package, as `[initialize] vectors` takes): the
+            encoder's word table starts from them (`copy_word_vectors`), and
+            the pipeline carries neither the table nor its strings. None: the
+            encoder starts from the pipeline's own vectors, if any.
         RAISES ValueError: No labels, no examples, or `vectors` for a model
             without an LSTM-CNN encoder.
+        RAISES InputError: `vectors` names no pipeline, or one without vectors.
         """
         validate_get_examples(get_examples, "EntityTaggerPipe.initialize")
         if labels is not None:

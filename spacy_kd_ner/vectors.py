@@ -22,7 +22,7 @@ to find "London" under "london".
 
 `load_vectors_table` reads such a directory's table alone, for a component
 that copies what it needs of it (``[initialize.components.kd_ner] vectors``):
-the pipeline then carries neither the table nor its 400,000 strings.
+the pipeline then carries neither the table nor its strings.
 """
 
 from pathlib import Path
