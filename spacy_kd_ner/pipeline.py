@@ -46,8 +46,10 @@ from .biluo import (
 from .doc_text import doc_preview
 from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
 from .models.crf_layer import get_potentials, inc_potential_grads
+from .models.lstm_cnn import copy_word_vectors
 from .scores import get_teacher_scores, has_teacher_scores
 from .scores import install_extensions as install_score_extensions
+from .vectors import load_vectors_table
 
 DEFAULT_CONFIG_STR = """
 [model]
@@ -479,16 +481,25 @@ class EntityTaggerPipe(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
+        vectors: Optional[str] = None,
     ) -> None:
         """Initialize the pipe for training: labels from `labels` (e.g. from
         `spacy init labels`) or from the examples' entities, then the model on
-        a sample of examples.
+        a sample of examples, then (with `vectors`) the LSTM-CNN encoder's
+        word table from static vectors that the pipeline does not hold.
 
         get_examples (Callable[[], Iterable[Example]]): The training examples.
         nlp (Optional[Language]): The pipeline; unused.
         labels (Optional[Sequence[str]]): The entity types; None: those of the
             examples' reference entities.
-        RAISES ValueError: No labels, or no examples.
+        vectors (Optional[str]): A spaCy pipeline with static vectors (a
+            directory or a package, as `[initialize] vectors` takes): the
+            encoder's word table starts from them (`copy_word_vectors`), and
+            the pipeline carries neither the table nor its strings. None: the
+            encoder starts from the pipeline's own vectors, if any.
+        RAISES ValueError: No labels, no examples, or `vectors` for a model
+            without an LSTM-CNN encoder.
+        RAISES InputError: `vectors` names no pipeline, or one without vectors.
         """
         validate_get_examples(get_examples, "EntityTaggerPipe.initialize")
         if labels is not None:
@@ -521,6 +532,8 @@ class EntityTaggerPipe(TrainablePipe):
             # model of a different layer tree (saved pipelines would not load).
             encoder.initialize(X=doc_sample)
         self.model.initialize(X=doc_sample, Y=label_sample)
+        if vectors is not None:
+            copy_word_vectors(encoder, load_vectors_table(vectors))
 
 
 BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})

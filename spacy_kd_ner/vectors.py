@@ -19,6 +19,10 @@ The keys are the GloVe words, which are all lowercase, and the table's
 so ``attr="LOWER"`` would be lost on the next ``to_disk``. Look tokens up by
 their lowercase form (``doc.to_array("LOWER")`` and ``vectors.find(keys=...)``)
 to find "London" under "london".
+
+`load_vectors_table` reads such a directory's table alone, for a component
+that copies what it needs of it (``[initialize.components.kd_ner] vectors``):
+the pipeline then carries neither the table nor its strings.
 """
 
 from pathlib import Path
@@ -188,3 +192,27 @@ def check_vectors_dir(path: Union[str, Path]) -> Dict[str, Any]:
             f"The spaCy pipeline in {path} holds no vectors (meta.json vectors: {info})"
         )
     return info
+
+
+def load_vectors_table(name: Union[str, Path]) -> Vectors:
+    """The static vectors of a spaCy pipeline, loaded with a vocab of their
+    own: the caller's pipeline gets neither the vectors nor their strings.
+
+    name (Union[str, Path]): A pipeline directory (what ``spacy init vectors``
+        or `glove_to_spacy_vectors` writes) or an installed package's name,
+        as ``[initialize] vectors`` takes.
+    RETURNS (Vectors): Its ``vocab.vectors``.
+    RAISES InputError: No such pipeline, or one without vectors.
+    """
+    try:
+        nlp = spacy.load(name, exclude=["lookups"])
+    except OSError as e:
+        raise InputError(
+            f"Static vectors not found: {name}. Give a spaCy vectors directory "
+            f"(`python -m spacy kd-ner vectors {name}` or `spacy init vectors` "
+            f"writes one) or an installed pipeline with vectors. ({e})"
+        ) from e
+    vectors = nlp.vocab.vectors
+    if not isinstance(vectors, Vectors) or vectors.shape[0] == 0:
+        raise InputError(f"The spaCy pipeline {name} holds no static vectors.")
+    return vectors

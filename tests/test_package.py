@@ -9,8 +9,8 @@ import os
 import random
 import subprocess
 import sys
-import warnings
 import zipfile
+from typing import Optional
 
 import numpy
 import pytest
@@ -34,8 +34,12 @@ PACKAGE_NAME = "kd_ner_test_student"
 PACKAGE_VERSION = "0.0.1"
 
 
-def train_tiny(vectors: bool = False, n_iter: int = 30) -> Language:
-    """A kd_ner pipeline with a tiny encoder, fit to TRAIN_DATA."""
+def train_tiny(
+    vectors: bool = False, n_iter: int = 30, vectors_dir: Optional[str] = None
+) -> Language:
+    """A kd_ner pipeline with a tiny encoder, fit to TRAIN_DATA. Its word
+    table starts from static vectors in the pipeline (`vectors`), or in a
+    vectors directory (`vectors_dir`: the component's initialize setting)."""
     fix_random_seed(0)
     nlp = spacy.blank("en")
     if vectors:
@@ -47,6 +51,8 @@ def train_tiny(vectors: bool = False, n_iter: int = 30) -> Language:
             strings=nlp.vocab.strings, data=data.astype("float32"), keys=words
         )
     nlp.add_pipe("kd_ner", config=TINY)
+    if vectors_dir is not None:
+        nlp.config["initialize"]["components"]["kd_ner"] = {"vectors": vectors_dir}
     examples = [
         Example.from_dict(nlp.make_doc(text), {"entities": ents})
         for text, ents in TRAIN_DATA
@@ -87,18 +93,17 @@ def test_add_pipe_from_source(trained, tmp_path):
     assert entities(spacy.load(tmp_path / "combined")) == entities(trained)
 
 
-def test_add_pipe_from_source_with_vectors(tmp_path):
-    # A student that looks words up in static vectors needs those vectors in
-    # the pipeline it joins: bring them along (spaCy warns otherwise, W113).
+def test_add_pipe_from_source_with_pipeline_vectors():
+    # A student initialized from its own pipeline's vectors has copied what it
+    # reads of them: it predicts the same in a pipeline without them. (spaCy
+    # still warns, W113, that the two pipelines' vectors differ.)
     trained = train_tiny(vectors=True)
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.vocab.vectors = trained.vocab.vectors
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with pytest.warns(UserWarning, match="W113"):
         nlp.add_pipe("kd_ner", source=trained)
+    assert nlp.vocab.vectors.shape[0] == 0
     assert entities(nlp) == entities(trained)
-    assert entities(nlp, TEXTS[:3]) == entities(trained, TEXTS[:3])
 
 
 def _run(args, **kwargs) -> subprocess.CompletedProcess:

@@ -186,7 +186,7 @@ def test_with_static_vectors():
     nlp = make_nlp(vectors=True)
     train(nlp, n_iter=40)
     encoder = nlp.get_pipe("kd_ner").model.get_ref("encoder")
-    assert encoder.attrs["word_ids"] == "vectors"
+    assert encoder.attrs["word_ids"] == "table"
     module = encoder.layers[0].shims[0]._model
     # 2 reserved rows (padding, unknown) + one per vector.
     assert module.words.weight.shape[0] == 2 + 7

@@ -1,10 +1,14 @@
 """LSTMCNNEncoder.v2: word dropout in training, never in prediction."""
 
+from typing import Optional
+
 import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
 from spacy.util import fix_random_seed, registry
+from spacy.vectors import Vectors
+from test_word_table import vectors_table
 
 from spacy_kd_ner.models.lstm_cnn import drop_words
 from spacy_kd_ner.models.pytorch_lstm_cnn import UNKNOWN_WORD_ID
@@ -34,12 +38,16 @@ def test_drop_words_rate_and_only_word_ids():
     assert (kept == word_ids).all()
 
 
-def encoder(version: str, **config):
+def encoder(version: str, vectors: Optional[Vectors] = None, **config):
+    """An encoder initialized on docs of WORDS, whose vocab has `vectors`."""
     fix_random_seed(0)
     name = f"spacy-kd-ner.LSTMCNNEncoder.{version}"
     model = registry.resolve({"m": {"@architectures": name, **ENCODER, **config}})
     model = model["m"]
-    docs = [Doc(spacy.blank("en").vocab, words=words) for words in WORDS]
+    vocab = spacy.blank("en").vocab
+    if vectors is not None:
+        vocab.vectors = vectors
+    docs = [Doc(vocab, words=words) for words in WORDS]
     model.initialize(X=docs)
     return model, docs
 
@@ -55,10 +63,13 @@ def test_v2_without_dropout_is_v1():
         numpy.testing.assert_array_equal(a, b)
 
 
-def test_v2_drops_words_in_training_only():
-    plain, docs = encoder("v2", word_dropout=0.0)
-    dropping, _ = encoder("v2", word_dropout=0.5)
+@pytest.mark.parametrize("word_ids", ["hash", "table"])
+def test_v2_drops_words_in_training_only(word_ids):
+    vectors = vectors_table() if word_ids == "table" else None
+    plain, docs = encoder("v2", vectors, word_dropout=0.0)
+    dropping, _ = encoder("v2", vectors, word_dropout=0.5)
     assert dropping.attrs["word_dropout"] == 0.5
+    assert dropping.attrs["word_ids"] == word_ids
     for a, b in zip(plain.predict(docs), dropping.predict(docs)):
         numpy.testing.assert_array_equal(a, b)
     fix_random_seed(1)

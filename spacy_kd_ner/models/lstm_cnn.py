@@ -1,10 +1,15 @@
 """The student encoder: the torch LSTM-CNN wrapped as a Thinc model over Docs.
 
 Featurization (word ids and char ids) happens here, in numpy; the torch module
-only sees padded id tensors. Word ids come from the pipeline's static vectors
-(lowercase keys, as GloVe's) when it has them, else from hashing the lowercase
-form: which of the two was used is fixed at initialization and saved with the
-model. Case information reaches the model through the characters.
+only sees padded id tensors. Word ids come from the encoder's own word table
+when it was initialized from static vectors, else from hashing the lowercase
+form: which of the two is fixed at initialization and saved with the model.
+The word table is a copy of what the encoder reads of the vectors: their
+rows that a key points to (the embedding's start, fine-tuned) and the sorted
+keys (hashes of the lowercase forms, as GloVe's words are) with their rows.
+Once initialized, the encoder never reads a vectors table: a trained student
+needs neither the pipeline's vectors nor their strings. Case information
+reaches the model through the characters.
 """
 
 from contextlib import contextmanager
@@ -15,6 +20,7 @@ import torch
 from spacy.attrs import LOWER
 from spacy.tokens import Doc
 from spacy.util import registry
+from spacy.vectors import Mode, Vectors
 from thinc.api import (
     ArgsKwargs,
     Model,
@@ -26,9 +32,15 @@ from thinc.api import (
 from thinc.shims import PyTorchShim
 from thinc.types import Floats2d
 
+from ..errors import KdNerError
 from .pytorch_lstm_cnn import PAD_ID, UNKNOWN_WORD_ID, LSTMCNNEncoder
 
 N_RESERVED_ROWS = 2  # padding, unknown word
+
+
+class OutdatedStudentError(KdNerError, ValueError):
+    """A saved student whose encoder looks its words up in the pipeline's
+    vectors table, as earlier versions did: it must be retrained."""
 
 
 @registry.architectures("spacy-kd-ner.LSTMCNNEncoder.v1")
@@ -45,16 +57,16 @@ def build_lstm_cnn_encoder_v1(
     max_word_length: int = 20,
     n_hash_rows: int = 20000,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """Build the LSTM-CNN encoder: word embeddings (initialised from the
-    pipeline's static vectors and fine-tuned) concatenated with a max-pooled
-    char-CNN, fed to a BiLSTM. Output width is 2 * hidden_size.
+    """Build the LSTM-CNN encoder: word embeddings (initialised from static
+    vectors, see `copy_word_vectors`, and fine-tuned) concatenated with a
+    max-pooled char-CNN, fed to a BiLSTM. Output width is 2 * hidden_size.
 
-    word_dim (int): Width of the word embeddings. Must match the static vectors
-        if the pipeline has them.
+    word_dim (int): Width of the word embeddings. Must match the static
+        vectors, if the encoder is initialized from some.
     n_chars (int): Rows of the character table; characters are hashed into it
         by code point, so any script works.
     max_word_length (int): Characters beyond this are cut off.
-    n_hash_rows (int): Word rows used when the pipeline has no static vectors.
+    n_hash_rows (int): Word rows used without static vectors.
     """
     module = LSTMCNNEncoder(
         word_dim=word_dim,
@@ -77,6 +89,8 @@ def build_lstm_cnn_encoder_v1(
         dims={"nO": 2 * hidden_size},
         attrs={
             "word_ids": None,
+            "word_keys": None,
+            "word_rows": None,
             "word_dim": word_dim,
             "n_chars": n_chars,
             "max_word_length": max_word_length,
@@ -132,32 +146,86 @@ def init(
     X: Optional[List[Doc]] = None,
     Y: Optional[List[Floats2d]] = None,
 ) -> None:
-    """Choose the word-id scheme from the pipeline's vectors and size (and
-    fill) the embedding table accordingly."""
+    """Size (and fill) the word table: a copy of the static vectors of the
+    docs' vocab if it has some (`copy_word_vectors`), else `n_hash_rows`
+    hashed rows."""
     if not X:
         raise ValueError(
             "The LSTM-CNN encoder needs a sample of docs to initialize: it reads "
             "the pipeline's static vectors from them."
         )
     vectors = X[0].vocab.vectors
-    module = _torch_module(model)
-    word_dim = model.attrs["word_dim"]
-    if vectors.shape[0] > 0 and vectors.shape[1] > 0 and vectors.mode == "default":
-        if vectors.shape[1] != word_dim:
-            raise ValueError(
-                f"The pipeline's static vectors have width {vectors.shape[1]} but "
-                f"the LSTM-CNN encoder's word_dim is {word_dim}: set "
-                f"word_dim = {vectors.shape[1]} in the encoder's config."
-            )
-        # On a GPU, nlp.initialize has moved the vectors to CuPy.
-        table = numpy.asarray(model.ops.to_numpy(vectors.data), dtype="float32")
-        module.words.resize(N_RESERVED_ROWS + table.shape[0])
-        with torch.no_grad():
-            module.words.weight[N_RESERVED_ROWS:] = torch.from_numpy(table)
-        model.attrs["word_ids"] = "vectors"
+    if isinstance(vectors, Vectors) and has_word_vectors(vectors):
+        copy_word_vectors(model, vectors)
     else:
-        module.words.resize(N_RESERVED_ROWS + model.attrs["n_hash_rows"])
-        model.attrs["word_ids"] = "hash"
+        _torch_module(model).words.resize(N_RESERVED_ROWS + model.attrs["n_hash_rows"])
+        model.attrs.update(word_ids="hash", word_keys=None, word_rows=None)
+
+
+def has_word_vectors(vectors: Vectors) -> bool:
+    """Whether a vectors table can start the word table: a default-mode
+    (not floret) table with rows, a width and keys.
+
+    vectors (Vectors): The table.
+    RETURNS (bool): True if `copy_word_vectors` takes it.
+    """
+    return (
+        vectors.mode == Mode.default
+        and vectors.shape[0] > 0
+        and vectors.shape[1] > 0
+        and vectors.n_keys > 0
+    )
+
+
+def copy_word_vectors(
+    model: Model[List[Doc], List[Floats2d]], vectors: Vectors
+) -> None:
+    """Make the encoder's word table a copy of a static vectors table: the
+    embedding gets, after its reserved rows, the table's rows that some key
+    points to (as float32; rows no key points to are left out), and the
+    encoder keeps the keys, sorted, with their embedding rows. Tokens are
+    looked up by the hash of their lowercase form, so only keys of lowercase
+    words are ever found. The table is not referenced afterwards.
+
+    model (Model[List[Doc], List[Floats2d]]): An LSTM-CNN encoder.
+    vectors (Vectors): The table, of width word_dim (`has_word_vectors`).
+    RAISES ValueError: Not an LSTM-CNN encoder, a table it cannot take, or
+        one of another width.
+    """
+    if model.name != "lstm_cnn":
+        raise ValueError(
+            f"Static vectors can start the word table of the LSTM-CNN encoder "
+            f"only, not of the model {model.name!r}."
+        )
+    if not has_word_vectors(vectors):
+        raise ValueError(
+            f"The LSTM-CNN encoder cannot start its word table from static "
+            f"vectors of shape {vectors.shape}, {vectors.n_keys} keys and mode "
+            f"{vectors.mode!r}: it needs a default-mode table with rows and keys."
+        )
+    word_dim = model.attrs["word_dim"]
+    if vectors.shape[1] != word_dim:
+        raise ValueError(
+            f"The static vectors have width {vectors.shape[1]} but the LSTM-CNN "
+            f"encoder's word_dim is {word_dim}: set word_dim = {vectors.shape[1]} "
+            f"in the encoder's config."
+        )
+    key2row = vectors.key2row
+    keys = numpy.fromiter(key2row.keys(), dtype="uint64", count=len(key2row))
+    rows = numpy.fromiter(key2row.values(), dtype="int64", count=len(key2row))
+    used_rows, table_rows = numpy.unique(rows, return_inverse=True)
+    # On a GPU, nlp.initialize has moved the pipeline's vectors to CuPy.
+    data = numpy.asarray(to_numpy(vectors.data)[used_rows], dtype="float32")
+    module = _torch_module(model)
+    module.words.resize(N_RESERVED_ROWS + len(used_rows))
+    with torch.no_grad():
+        module.words.weight[N_RESERVED_ROWS:] = torch.from_numpy(data)
+    order = numpy.argsort(keys)
+    model.attrs.update(
+        word_ids="table",
+        word_keys=keys[order],
+        word_rows=(table_rows[order] + N_RESERVED_ROWS).astype("int32"),
+    )
 
 
 def forward(
@@ -222,6 +290,13 @@ def featurize(
             "The LSTM-CNN encoder is not initialized: call nlp.initialize() "
             "(or spacy train) before using it."
         )
+    if scheme == "vectors":
+        raise OutdatedStudentError(
+            "This kd_ner student was saved by an earlier version of spacy-kd-ner, "
+            "whose encoder looked words up in the pipeline's vectors table; this "
+            "version keeps a word table of its own and cannot use it. Retrain the "
+            "student (spacy train) with this version."
+        )
     lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
     texts = [token.text for doc in docs for token in doc]
     word_ids = _word_ids(model, docs, scheme)
@@ -256,10 +331,13 @@ def _word_ids(model: Model, docs: List[Doc], scheme: str) -> numpy.ndarray:
     if not arrays:
         return numpy.zeros((0,), dtype="int64")
     keys = numpy.concatenate(arrays).astype("uint64")
-    if scheme == "vectors":
-        # A CuPy array when the vectors are on a GPU.
-        rows = to_numpy(docs[0].vocab.vectors.find(keys=keys)).astype("int64")
-        return numpy.where(rows >= 0, rows + N_RESERVED_ROWS, UNKNOWN_WORD_ID)
+    if scheme == "table":
+        table_keys = model.attrs["word_keys"]
+        at = numpy.searchsorted(table_keys, keys)
+        at[at == len(table_keys)] = 0
+        found = table_keys[at] == keys
+        rows = model.attrs["word_rows"][at]
+        return numpy.where(found, rows, UNKNOWN_WORD_ID).astype("int64")
     return (keys % model.attrs["n_hash_rows"]).astype("int64") + N_RESERVED_ROWS
 
 
@@ -301,7 +379,10 @@ def _convert_outputs(
 __all__ = [
     "build_lstm_cnn_encoder_v1",
     "build_lstm_cnn_encoder_v2",
+    "copy_word_vectors",
     "drop_words",
+    "has_word_vectors",
+    "OutdatedStudentError",
     "featurize",
     "PAD_ID",
 ]
