@@ -109,11 +109,13 @@ def teacher_command(
     gpu_id: int,
     batch_size: Optional[int] = None,
     precision: str = "auto",
+    dev_limit: int = 1000,
 ) -> List[str]:
     """The `spacy train` command line of a teacher (configs/teacher.cfg).
 
     batch_size (Optional[int]): Padded tokens per batch, when not the config's.
     precision (str): The transformer's on the CPU: auto, bf16 or fp32.
+    dev_limit (int): Dev sentences scored at each evaluation.
     RETURNS (List[str]): The argv, starting with the Python executable.
     """
     batcher = [] if batch_size is None else ["--training.batcher.size", str(batch_size)]
@@ -121,7 +123,7 @@ def teacher_command(
         sys.executable, "-m", "spacy", "train", "configs/teacher.cfg",
         "--output", str(output), "--paths.teacher", weights,
         "--paths.train", str(train), "--paths.dev", str(dev),
-        "--corpora.dev.limit", "1000", *batcher,
+        "--corpora.dev.limit", str(dev_limit), *batcher,
         "--training.max_steps", str(max_steps),
         "--training.optimizer.learn_rate.initial_rate", str(learn_rate),
         "--system.precision", precision,
@@ -245,6 +247,9 @@ def teacher(
     precision: str = typer.Option(
         "auto", help="On the CPU: auto (bf16 where AMX or AVX512-BF16), bf16, fp32"
     ),
+    dev_limit: int = typer.Option(
+        1000, min=1, help="Dev sentences scored at each evaluation"
+    ),
     corpus: Path = corpus_option(),
     training: Path = typer.Option(Path("training"), help="Where models go"),
     test: Optional[Path] = typer.Option(None, help="Score each teacher on it"),
@@ -266,6 +271,7 @@ def teacher(
                 gpu_id=gpu_id,
                 batch_size=batch_size,
                 precision=precision,
+                dev_limit=dev_limit,
             ),
             output,
             test,
