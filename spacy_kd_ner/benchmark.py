@@ -8,7 +8,7 @@ batch size is warmed up first, then timed `n_runs` times with
 median run is reported beside all runs.
 
 A pipeline runs in a precision: "fp32" or "bf16" (`BENCHMARK_PRECISIONS`),
-through `precision.pipeline_precision`: its `with_precision` layers (the
+through `precision.in_precision`: its `with_precision` layers (the
 teacher's transformer) are set to it, and a pipeline without them (the
 student, spaCy's `ner`) runs under CPU autocast to bfloat16 for "bf16". "fp32"
 sets the layers to fp32 too, so that a teacher saved with precision "auto"
@@ -52,7 +52,7 @@ from .doc_text import unannotated_copy
 from .docbins import read_corpus
 from .errors import InputError
 from .pipelines import load_pipeline
-from .precision import pipeline_precision
+from .precision import in_precision
 
 DEFAULT_BATCH_SIZES = (1, 32, 64, 128)
 BENCHMARK_PRECISIONS = ("fp32", "bf16")
@@ -294,11 +294,11 @@ def benchmark_pipeline(
         `benchmark_speed`.
     code_path (Optional[Union[str, Path]]): A Python file to import first
         (registered functions), as spaCy's `--code`.
-    precision (str): "fp32" or "bf16" (`precision.pipeline_precision`). The
+    precision (str): "fp32" or "bf16" (`precision.in_precision`). The
         caller checks that the CPU supports bf16: torch emulates it elsewhere.
     RETURNS (Dict[str, Any]): `benchmark_speed`'s keys plus `model_path`,
         `pipeline`, `precision`, `precision_layers` (the `with_precision`
-        layers set to it; 0: the pipeline ran under autocast), `n_params`,
+        layers set to it; 0: none, and in bf16 it ran under autocast), `n_params`,
         `n_vectors`, `size_mb` (None for a package name), `baseline_rss_mb`
         (peak RSS after the imports and a blank pipeline, before this pipeline
         loads) and `peak_rss_mb` (at the end).
@@ -313,7 +313,7 @@ def benchmark_pipeline(
     rss_baseline = peak_rss_mb()
     nlp = load_pipeline(model_path)
     docs = list(read_corpus(corpus_path, Vocab()))
-    with pipeline_precision(nlp, precision) as n_layers:
+    with in_precision(nlp, precision) as n_layers:
         result = benchmark_speed(
             nlp,
             docs,

@@ -24,17 +24,7 @@ nothing: CUDA has the wrapped model's own ``mixed_precision``.
 import contextlib
 import functools
 from pathlib import Path
-from typing import (
-    Callable,
-    ContextManager,
-    Dict,
-    Iterator,
-    List,
-    Optional,
-    Tuple,
-    TypeVar,
-    cast,
-)
+from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar, cast
 
 import torch
 from spacy.language import Language
@@ -122,6 +112,36 @@ def check_precision(precision: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def in_precision(nlp: Language, precision: str) -> Iterator[int]:
+    """Run `nlp` in `precision` inside the block, whether or not it was built
+    with ``with_precision`` layers: where it has them, they are set to
+    `precision` (and set back on exit); where it has none, the block runs
+    under `autocast` of `precision` resolved for the current ops' device, so
+    that the torch computations called in it (a student's encoder) run their
+    matrix products in bfloat16. Autocast is per thread: call the pipeline in
+    this thread (`nlp.pipe` with one process).
+
+    nlp (Language): The pipeline.
+    precision (str): "fp32", "bf16" or "auto".
+    YIELDS (int): The number of ``with_precision`` layers set (0: autocast).
+    """
+    check_precision(precision)
+    layers = list(_precision_layers(nlp))
+    if not layers:
+        with autocast(resolve_precision(precision, get_current_ops().device_type)):
+            yield 0
+        return
+    before = [layer.attrs["precision"] for layer in layers]
+    for layer in layers:
+        layer.attrs["precision"] = precision
+    try:
+        yield len(layers)
+    finally:
+        for layer, value in zip(layers, before):
+            layer.attrs["precision"] = value
+
+
 def resolve_precision(precision: str, device_type: str = "cpu") -> str:
     """The precision a forward pass on `device_type` ("cpu" or "gpu") runs in:
     "fp32" or "bf16". "auto" is bf16 where the CPU supports it; on a GPU
@@ -155,67 +175,32 @@ def autocast(precision: str) -> ContextManager:
     return contextlib.nullcontext()
 
 
-def precision_layers(nlp: Language) -> List[Model]:
-    """The ``with_precision`` layers of `nlp`'s components, each once.
-
-    nlp (Language): The pipeline.
-    RETURNS (List[Model]): The layers, in pipeline order (empty for a pipeline
-        built without the layer, which runs in float32).
-    """
-    layers: Dict[int, Model] = {}
-    for _name, component in nlp.components:
-        model = getattr(component, "model", None)
-        if not isinstance(model, Model):
-            continue
-        for node in model.walk():
-            if node.name == LAYER_NAME:
-                layers.setdefault(id(node), node)
-    return list(layers.values())
-
-
 def set_precision(nlp: Language, precision: str) -> int:
     """Set the precision of every ``with_precision`` layer in `nlp`'s
     components and return how many there are. Raises `InputError` for an
     unknown precision, or where there is none to set (a pipeline built
     without the layer runs in float32)."""
     check_precision(precision)
-    layers = precision_layers(nlp)
-    if not layers:
+    count = 0
+    for _name, component in nlp.components:
+        model = getattr(component, "model", None)
+        if not isinstance(model, Model):
+            continue
+        for node in model.walk():
+            if node.name == LAYER_NAME:
+                node.attrs["precision"] = precision
+                count += 1
+    if count == 0:
         raise InputError(
             "The pipeline has no precision setting (no spacy-kd-ner.with_precision.v1 "
             "layer): it runs in float32. Retrain it with the project's "
             "configs/teacher.cfg to choose its precision."
         )
-    for layer in layers:
-        layer.attrs["precision"] = precision
-    return len(layers)
+    return count
 
 
-@contextlib.contextmanager
-def pipeline_precision(nlp: Language, precision: str) -> Iterator[int]:
-    """Run `nlp` in `precision` inside the block, whether or not it was built
-    with ``with_precision`` layers: where it has them, they are set to
-    `precision` (and set back on exit); where it has none, the block runs
-    under `autocast` of `precision` resolved for the current ops' device, so
-    that every torch computation called in it (a student's encoder) runs its
-    matrix products in bfloat16. Autocast is per thread: call the pipeline in
-    this thread (`nlp.pipe` with one process).
-
-    nlp (Language): The pipeline.
-    precision (str): "fp32", "bf16" or "auto".
-    YIELDS (int): The number of ``with_precision`` layers set (0: autocast).
-    """
-    check_precision(precision)
-    layers = precision_layers(nlp)
-    if not layers:
-        with autocast(resolve_precision(precision, get_current_ops().device_type)):
-            yield 0
-        return
-    before = [layer.attrs["precision"] for layer in layers]
-    for layer in layers:
-        layer.attrs["precision"] = precision
-    try:
-        yield len(layers)
-    finally:
-        for layer, value in zip(layers, before):
-            layer.attrs["precision"] = value
+def _precision_layers(nlp: Language) -> Iterator[Model]:
+    for _name, component in nlp.components:
+        model = getattr(component, "model", None)
+        if isinstance(model, Model):
+            yield from (node for node in model.walk() if node.name == LAYER_NAME)

@@ -14,8 +14,7 @@ from thinc.api import PyTorchWrapper_v2, fix_random_seed
 from spacy_kd_ner.errors import InputError
 from spacy_kd_ner.precision import (
     cpu_supports_bf16,
-    pipeline_precision,
-    precision_layers,
+    in_precision,
     resolve_precision,
     set_precision,
     with_precision_v1,
@@ -126,18 +125,17 @@ def test_set_precision_without_the_layer():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_pipeline_precision_autocasts_a_pipeline_without_the_layer(precision):
+def test_in_precision_autocasts_a_pipeline_without_the_layer(precision):
     nlp = spacy.blank("en")
     nlp.add_pipe("kd_ner")
-    assert precision_layers(nlp) == []
-    with pipeline_precision(nlp, precision) as n_layers:
+    with in_precision(nlp, precision) as n_layers:
         assert n_layers == 0
         assert torch.is_autocast_cpu_enabled() is (precision == "bf16")
         if precision == "bf16":
             assert torch.get_autocast_cpu_dtype() == torch.bfloat16
     assert not torch.is_autocast_cpu_enabled()
     with pytest.raises(InputError):
-        with pipeline_precision(nlp, "fp16"):
+        with in_precision(nlp, "fp16"):
             pass
 
 
@@ -154,7 +152,7 @@ def test_student_predicts_in_bf16():
     model = nlp.get_pipe("kd_ner").model.get_ref("encoder")
     docs = [nlp.make_doc(t) for t in TEXTS]
     fp32 = model.predict(docs)
-    with pipeline_precision(nlp, "bf16"):
+    with in_precision(nlp, "bf16"):
         bf16 = model.predict(docs)
         assert len(list(nlp.pipe(TEXTS))) == len(TEXTS)
     for a, b in zip(fp32, bf16):
@@ -181,12 +179,11 @@ def test_teacher_precision_is_saved_and_settable(tiny_teacher_dir, tmp_path):
     assert layer.attrs["precision"] == "fp32"
     with pytest.raises(InputError):
         set_precision(nlp, "fp16")
-    layers = precision_layers(nlp)
-    with pipeline_precision(nlp, "bf16") as n_layers:
+    with in_precision(reloaded, "bf16") as n_layers:
         assert n_layers == 1
-        assert layers[0].attrs["precision"] == "bf16"
+        assert layer.attrs["precision"] == "bf16"
         assert not torch.is_autocast_cpu_enabled()
-    assert layers[0].attrs["precision"] == "fp32"
+    assert layer.attrs["precision"] == "fp32"
 
 
 @needs_bf16

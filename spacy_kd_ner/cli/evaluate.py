@@ -12,7 +12,7 @@ from wasabi import Printer
 
 from ..evaluation import EvaluationError, evaluate_ner, write_metrics
 from ..pipelines import load_pipeline
-from ..precision import check_precision, pipeline_precision, resolve_precision
+from ..precision import check_precision, in_precision, resolve_precision
 from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
 from ._util import code_opt, fail_on_known_errors, gpu_opt
@@ -77,7 +77,7 @@ def evaluate(
     output (Optional[Path]): Where to write the metrics as JSON.
     batch_size (int): Batch size of `nlp.pipe`.
     precision (Optional[str]): "fp32", "bf16" or "auto": run the pipeline in
-        it (`precision.pipeline_precision`); None: in its own.
+        it (`precision.in_precision`); None: in its own.
     use_gpu (int): GPU id, or -1 for CPU.
     silent (bool): Print nothing.
     RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`, plus `precision`:
@@ -95,9 +95,7 @@ def evaluate(
     setup_gpu(use_gpu, silent=silent)
     nlp = load_pipeline(model)
     context = (
-        contextlib.nullcontext()
-        if precision is None
-        else pipeline_precision(nlp, precision)
+        contextlib.nullcontext() if precision is None else in_precision(nlp, precision)
     )
     try:
         with context:
