@@ -17,7 +17,11 @@ Inputs are what the other commands write:
   `benchmark` JSON) found in the directory are skipped, as are JSON files that
   are neither;
 - optionally the speed JSON from `benchmark` (`{pipeline: {words_per_second:
-  {"1": ...}, n_params, n_vectors, size_mb, peak_rss_mb, ...}}`).
+  {"1": ...}, precision, n_params, n_vectors, size_mb, peak_rss_mb, ...}}`;
+  a pipeline without `precision` ran in fp32, as every pipeline did before
+  `benchmark` recorded it). A pipeline benchmarked in both precisions has
+  two entries (`teacher`, `teacher-bf16`), and the student's speed-up is
+  stated against each.
 
 F1 is seqeval's micro F1 on the test set, shown in percent. Mean and standard
 deviation are over the seeds of one labeled size, each seed counting once: a
@@ -89,6 +93,7 @@ SPEED_ONLY_MARKERS = ("random", "speed-only", "speed_only")
 SPEED_ONLY_NOTE = "speed only: random weights"
 F1_PLOT = "f1_by_size.png"
 SPEED_PLOT = "speed_by_batch_size.png"
+PRECISIONS: Tuple[str, ...] = ("fp32", "bf16")
 # The README's table always has these columns; the other models where present.
 HEADLINE_MODELS: Tuple[str, ...] = (
     "teacher",
@@ -452,6 +457,11 @@ def read_speed(path: PathLike) -> Dict[str, Dict[str, Any]]:
         )
     data = {name: result for name, result in data.items() if name != "run"}
     for name, result in data.items():
+        if precision_of(result) not in PRECISIONS:
+            raise ValueError(
+                f"{path}: pipeline {name!r} has precision "
+                f"{result['precision']!r}; expected one of {', '.join(PRECISIONS)}"
+            )
         for bs, wps in result["words_per_second"].items():
             if not str(bs).isdigit() or not (wps is None or _is_number(wps)):
                 raise ValueError(
@@ -459,6 +469,15 @@ def read_speed(path: PathLike) -> Dict[str, Dict[str, Any]]:
                     f"{bs!r}: {wps!r}; expected a batch size and a number"
                 )
     return data
+
+
+def precision_of(result: Mapping[str, Any]) -> str:
+    """The precision a benchmarked pipeline ran in.
+
+    result (Mapping[str, Any]): Its entry in `read_speed`'s dict.
+    RETURNS (str): Its "precision", "fp32" where it has none.
+    """
+    return str(result.get("precision", "fp32"))
 
 
 def batch_sizes(speed: Mapping[str, Mapping[str, Any]]) -> List[int]:
@@ -802,7 +821,7 @@ def render_speed_section(
         n_params = result.get("n_params")
         n_vectors = result.get("n_vectors")
         rows.append(
-            [_pipeline_title(name)]
+            [_pipeline_title(name), precision_of(result)]
             + [_num(_wps(result, bs), ",.0f") for bs in sizes]
             + [
                 _num(None if n_params is None else n_params / 1e6, ".2f"),
@@ -816,18 +835,21 @@ def render_speed_section(
         "## Speed and size",
         "Inference on CPU: words per second of `nlp.pipe` on "
         "pre-tokenized test docs (median of the timed runs), torch threads: "
-        f"{', '.join(threads)}. Params: model weights (M); vectors: floats in "
+        f"{', '.join(threads)}. Precision: fp32, or bf16 (matrix products in "
+        "bfloat16: a teacher's `with_precision` layers set to bf16, any other "
+        "pipeline under torch's CPU autocast). Params: model weights (M); "
+        "vectors: floats in "
         "the static vectors table (M); disk: the pipeline directory (MB); "
         "peak RSS: the benchmark process's peak memory (MB), of which "
         "baseline is the interpreter, spaCy, torch and plugins before the "
         f"pipeline loads. `{SPEED_ONLY_NOTE}`: a model of that shape whose "
         "accuracy means nothing.",
         _table(
-            ["pipeline"]
+            ["pipeline", "precision"]
             + [f"bs={bs} w/s" for bs in sizes]
             + ["params (M)", "vectors (M)", "disk MB", "peak RSS MB", "baseline MB"],
             rows,
-            "l" + "r" * (len(sizes) + 5),
+            "ll" + "r" * (len(sizes) + 5),
         ),
     ]
     if speed_plot is not None:
@@ -839,20 +861,20 @@ def render_speed_section(
         )
     elif ratios:
         rows = [
-            [_pipeline_title(name)]
+            [_pipeline_title(name), precision_of(speed[name])]
             + [_ratio(row.get(str(bs))) for bs in sizes]
             + [_ratio(row.get("params"))]
             for name, row in ratios.items()
         ]
         parts += [
-            f"### Speed-up of `{student}`",
+            f"### Speed-up of `{student}` ({precision_of(speed[student])})",
             f"Words/s of `{student}` divided by the other pipeline's, by batch "
             f"size; params: the other pipeline's parameters divided by "
             f"`{student}`'s.",
             _table(
-                ["against"] + [f"bs={bs}" for bs in sizes] + ["params"],
+                ["against", "precision"] + [f"bs={bs}" for bs in sizes] + ["params"],
                 rows,
-                "l" + "r" * (len(sizes) + 1),
+                "ll" + "r" * (len(sizes) + 1),
             ),
         ]
     return parts
@@ -886,8 +908,9 @@ def render_speed_table(
     student: Optional[str],
     ratios: Mapping[str, Mapping[str, Optional[float]]],
 ) -> str:
-    """The README's speed table: words/s of each pipeline at
-    `headline_batch_sizes`, and how many times faster the student is.
+    """The README's speed table: the precision and words/s of each pipeline
+    at `headline_batch_sizes`, and how many times faster the student is (a
+    pipeline in both precisions has a row for each).
 
     speed (Mapping[str, Mapping[str, Any]]): `read_speed`'s dict.
     student (Optional[str]): The pipeline compared against; None: no ratios.
@@ -895,20 +918,20 @@ def render_speed_table(
     RETURNS (str): The table, the student's row first.
     """
     sizes = headline_batch_sizes(speed)
-    header = ["pipeline"] + [f"words/s, batch {bs}" for bs in sizes]
+    header = ["pipeline", "precision"] + [f"words/s, batch {bs}" for bs in sizes]
     if student is not None:
         header += [f"`{student}` faster, batch {bs}" for bs in sizes]
     names = [student] if student is not None else []
     names += [name for name in speed if name != student]
     rows = []
     for name in names:
-        row = [_pipeline_title(name)]
+        row = [_pipeline_title(name), precision_of(speed[name])]
         row += [_num(_wps(speed[name], bs), ",.0f") for bs in sizes]
         if student is not None:
             ratio = ratios.get(name, {})
             row += [_ratio(ratio.get(str(bs))) for bs in sizes]
         rows.append(row)
-    return _table(header, rows, "l" + "r" * (len(header) - 1))
+    return _table(header, rows, "ll" + "r" * (len(header) - 2))
 
 
 def render_headline(

@@ -7,6 +7,13 @@ batch size is warmed up first, then timed `n_runs` times with
 `time.perf_counter()` around `list(nlp.pipe(docs, batch_size=...))`; the
 median run is reported beside all runs.
 
+A pipeline runs in a precision: "fp32" or "bf16" (`BENCHMARK_PRECISIONS`),
+through `precision.in_precision`: its `with_precision` layers (the
+teacher's transformer) are set to it, and a pipeline without them (the
+student, spaCy's `ner`) runs under CPU autocast to bfloat16 for "bf16". "fp32"
+sets the layers to fp32 too, so that a teacher saved with precision "auto"
+is timed in float32 on any CPU.
+
 Memory is the process's peak resident set size (`ru_maxrss`), which only means
 something per pipeline when each pipeline runs in a process of its own:
 `benchmark_pipelines` starts a fresh `spawn` process for each one.
@@ -37,7 +44,7 @@ from typing import (
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import import_file
+from spacy.util import SimpleFrozenDict, import_file
 from spacy.vocab import Vocab
 from thinc.api import Model
 
@@ -45,8 +52,10 @@ from .doc_text import unannotated_copy
 from .docbins import read_corpus
 from .errors import InputError
 from .pipelines import load_pipeline
+from .precision import in_precision
 
 DEFAULT_BATCH_SIZES = (1, 32, 64, 128)
+BENCHMARK_PRECISIONS = ("fp32", "bf16")
 MB = float(2**20)
 MaxDocs = Union[None, int, Mapping[int, Optional[int]]]
 
@@ -135,6 +144,16 @@ def peak_rss_mb() -> Optional[float]:
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return maxrss / MB if sys.platform == "darwin" else maxrss / 1024.0
+
+
+def check_benchmark_precision(precision: str) -> None:
+    """Raise `InputError` unless `precision` is one of `BENCHMARK_PRECISIONS`
+    (a benchmark states what it ran: never "auto")."""
+    if precision not in BENCHMARK_PRECISIONS:
+        raise InputError(
+            f"A benchmark's precision is one of {', '.join(BENCHMARK_PRECISIONS)}, "
+            f"got {precision!r}."
+        )
 
 
 def _fresh_docs(vocab: Vocab, docs: Sequence[Doc]) -> List[Doc]:
@@ -261,11 +280,12 @@ def benchmark_pipeline(
     n_threads: Optional[int] = None,
     max_docs: MaxDocs = None,
     code_path: Optional[Union[str, Path]] = None,
+    precision: str = "fp32",
 ) -> Dict[str, Any]:
     """Load one saved pipeline and benchmark it in this process: speed
-    (`benchmark_speed`), parameters, size on disk and peak memory. Peak memory
-    is the whole process's, so it is per pipeline only in a fresh process (as
-    `benchmark_pipelines` runs it).
+    (`benchmark_speed`) in `precision`, parameters, size on disk and peak
+    memory. Peak memory is the whole process's, so it is per pipeline only in
+    a fresh process (as `benchmark_pipelines` runs it).
 
     model_path (Union[str, Path]): A pipeline directory (or package name).
     corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs
@@ -274,11 +294,16 @@ def benchmark_pipeline(
         `benchmark_speed`.
     code_path (Optional[Union[str, Path]]): A Python file to import first
         (registered functions), as spaCy's `--code`.
+    precision (str): "fp32" or "bf16" (`precision.in_precision`). The
+        caller checks that the CPU supports bf16: torch emulates it elsewhere.
     RETURNS (Dict[str, Any]): `benchmark_speed`'s keys plus `model_path`,
-        `pipeline`, `n_params`, `n_vectors`, `size_mb` (None for a package
-        name), `baseline_rss_mb` (peak RSS after the imports and a blank
-        pipeline, before this pipeline loads) and `peak_rss_mb` (at the end).
+        `pipeline`, `precision`, `precision_layers` (the `with_precision`
+        layers set to it; 0: none, and in bf16 it ran under autocast), `n_params`,
+        `n_vectors`, `size_mb` (None for a package name), `baseline_rss_mb`
+        (peak RSS after the imports and a blank pipeline, before this pipeline
+        loads) and `peak_rss_mb` (at the end).
     """
+    check_benchmark_precision(precision)
     if code_path is not None:
         import_file("python_code", code_path)
     # Every pipeline pays for the imports that spaCy's entry points trigger
@@ -288,20 +313,23 @@ def benchmark_pipeline(
     rss_baseline = peak_rss_mb()
     nlp = load_pipeline(model_path)
     docs = list(read_corpus(corpus_path, Vocab()))
-    result = benchmark_speed(
-        nlp,
-        docs,
-        batch_sizes=batch_sizes,
-        n_runs=n_runs,
-        warmup_docs=warmup_docs,
-        n_threads=n_threads,
-        max_docs=max_docs,
-    )
+    with in_precision(nlp, precision) as n_layers:
+        result = benchmark_speed(
+            nlp,
+            docs,
+            batch_sizes=batch_sizes,
+            n_runs=n_runs,
+            warmup_docs=warmup_docs,
+            n_threads=n_threads,
+            max_docs=max_docs,
+        )
     path = Path(model_path)
     result.update(
         {
             "model_path": str(model_path),
             "pipeline": list(nlp.pipe_names),
+            "precision": precision,
+            "precision_layers": n_layers,
             "n_params": count_parameters(nlp),
             "n_vectors": count_vectors(nlp),
             "size_mb": dir_size_mb(path) if path.exists() else None,
@@ -323,6 +351,7 @@ def benchmark_pipelines(
     max_docs: MaxDocs = None,
     code_path: Optional[Union[str, Path]] = None,
     isolate: bool = True,
+    precisions: Mapping[str, str] = SimpleFrozenDict(),
 ) -> Dict[str, Dict[str, Any]]:
     """Benchmark several saved pipelines on the same corpus, one at a time.
 
@@ -339,6 +368,8 @@ def benchmark_pipelines(
     batch_sizes, n_runs, warmup_docs, n_threads, max_docs, code_path: As for
         `benchmark_pipeline`.
     isolate (bool): Run each pipeline in a process of its own.
+    precisions (Mapping[str, str]): Names of `model_paths` to their precision
+        ("fp32" or "bf16", as for `benchmark_pipeline`); "fp32" for the others.
     RETURNS (Dict[str, Dict[str, Any]]): For each name, `benchmark_pipeline`'s
         dict plus `isolated` (bool).
     """
@@ -350,8 +381,16 @@ def benchmark_pipelines(
         "max_docs": dict(max_docs) if isinstance(max_docs, Mapping) else max_docs,
         "code_path": str(code_path) if code_path is not None else None,
     }
+    unknown = sorted(set(precisions) - set(model_paths))
+    if unknown:
+        raise InputError(
+            f"Precisions for pipelines that are not benchmarked: {', '.join(unknown)}"
+        )
+    for precision in precisions.values():
+        check_benchmark_precision(precision)
     results: Dict[str, Dict[str, Any]] = {}
     for name, model_path in model_paths.items():
+        kwargs["precision"] = precisions.get(name, "fp32")
         if isolate:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:

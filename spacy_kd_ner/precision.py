@@ -29,7 +29,7 @@ from typing import Callable, ContextManager, Iterator, Optional, Tuple, TypeVar,
 import torch
 from spacy.language import Language
 from spacy.util import registry
-from thinc.api import Model
+from thinc.api import Model, get_current_ops
 
 from .errors import InputError
 
@@ -110,6 +110,36 @@ def check_precision(precision: str) -> None:
         raise InputError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}."
         )
+
+
+@contextlib.contextmanager
+def in_precision(nlp: Language, precision: str) -> Iterator[int]:
+    """Run `nlp` in `precision` inside the block, whether or not it was built
+    with ``with_precision`` layers: where it has them, they are set to
+    `precision` (and set back on exit); where it has none, the block runs
+    under `autocast` of `precision` resolved for the current ops' device, so
+    that the torch computations called in it (a student's encoder) run their
+    matrix products in bfloat16. Autocast is per thread: call the pipeline in
+    this thread (`nlp.pipe` with one process).
+
+    nlp (Language): The pipeline.
+    precision (str): "fp32", "bf16" or "auto".
+    YIELDS (int): The number of ``with_precision`` layers set (0: autocast).
+    """
+    check_precision(precision)
+    layers = list(_precision_layers(nlp))
+    if not layers:
+        with autocast(resolve_precision(precision, get_current_ops().device_type)):
+            yield 0
+        return
+    before = [layer.attrs["precision"] for layer in layers]
+    for layer in layers:
+        layer.attrs["precision"] = precision
+    try:
+        yield len(layers)
+    finally:
+        for layer, value in zip(layers, before):
+            layer.attrs["precision"] = value
 
 
 def resolve_precision(precision: str, device_type: str = "cpu") -> str:

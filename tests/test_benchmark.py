@@ -18,8 +18,10 @@ from spacy_kd_ner.benchmark import (
     dir_size_mb,
     peak_rss_mb,
 )
+from spacy_kd_ner.cli import benchmark as benchmark_cli
 from spacy_kd_ner.cli import kd_app
-from spacy_kd_ner.cli.benchmark import doc_limits, parse_model_specs
+from spacy_kd_ner.cli.benchmark import bf16_peers, doc_limits, parse_model_specs
+from spacy_kd_ner.errors import InputError
 
 WORDS = [
     ["I", "like", "green", "eggs"],
@@ -245,6 +247,7 @@ def test_benchmark_cli_isolated(saved, tmp_path):
     speed = json.loads(out.read_text())
     assert list(speed) == ["small", "run"]
     entry = speed["small"]
+    assert entry["precision"] == "fp32"
     assert entry["isolated"] is True
     assert entry["n_params"] == count_parameters(nlp)
     assert entry["n_threads"] == 1
@@ -252,3 +255,67 @@ def test_benchmark_cli_isolated(saved, tmp_path):
     assert entry["by_batch_size"]["4"]["n_docs"] == 10
     assert all(v > 0 for v in entry["words_per_second"].values())
     assert entry["peak_rss_mb"] >= entry["baseline_rss_mb"] > 0
+
+
+def test_bf16_peers():
+    models = {"student": "s", "teacher": "t", "bert": "b"}
+    entries, precisions = bf16_peers(models, ["bert", "teacher"])
+    assert list(entries) == ["student", "teacher", "teacher-bf16", "bert", "bert-bf16"]
+    assert entries["teacher-bf16"] == "t" and entries["bert-bf16"] == "b"
+    assert precisions == {"teacher-bf16": "bf16", "bert-bf16": "bf16"}
+    assert bf16_peers(models, []) == (models, {})
+    with pytest.raises(InputError, match="--bf16 tacher: no such --model"):
+        bf16_peers(models, ["tacher"])
+    with pytest.raises(InputError, match="twice"):
+        bf16_peers(models, ["bert", "bert"])
+    with pytest.raises(InputError, match="already a --model name"):
+        bf16_peers({"a": "x", "a-bf16": "y"}, ["a"])
+
+
+def test_benchmark_rejects_bad_precisions(saved):
+    _nlp, model, data = saved
+    with pytest.raises(InputError, match="not benchmarked: b"):
+        benchmark_pipelines({"a": model}, data, precisions={"b": "bf16"})
+    with pytest.raises(InputError, match="fp32, bf16, got 'auto'"):
+        benchmark_pipelines({"a": model}, data, precisions={"a": "auto"})
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_benchmark_bf16_peer(saved, monkeypatch, supported):
+    """NAME-bf16 follows NAME, and every entry records its precision; a
+    pipeline without with_precision layers runs under autocast (0 layers).
+    Where the CPU lacks bf16, the peers are skipped."""
+    _nlp, model, data = saved
+    monkeypatch.setattr(benchmark_cli, "cpu_supports_bf16", lambda: supported)
+    results = benchmark_cli.benchmark(
+        data,
+        {"tagger": str(model)},
+        bf16=["tagger"],
+        batch_sizes=[2],
+        n_runs=1,
+        isolate=False,
+    )
+    assert list(results) == (["tagger", "tagger-bf16"] if supported else ["tagger"])
+    assert results["tagger"]["precision"] == "fp32"
+    if supported:
+        assert results["tagger-bf16"]["precision"] == "bf16"
+        assert results["tagger-bf16"]["precision_layers"] == 0
+        assert results["tagger-bf16"]["words_per_second"]["2"] > 0
+
+
+def test_benchmark_sets_a_teachers_precision(tiny_teacher_dir, teacher_corpus):
+    """A teacher saved with precision "auto" is timed in fp32 and, as its
+    bf16 peer, with its with_precision layer set to bf16."""
+    _train, dev = teacher_corpus
+    results = benchmark_pipelines(
+        {"teacher": tiny_teacher_dir, "teacher-bf16": tiny_teacher_dir},
+        dev,
+        batch_sizes=(2,),
+        n_runs=1,
+        warmup_docs=1,
+        isolate=False,
+        precisions={"teacher-bf16": "bf16"},
+    )
+    assert results["teacher"]["precision"] == "fp32"
+    assert results["teacher-bf16"]["precision"] == "bf16"
+    assert all(r["precision_layers"] == 1 for r in results.values())

@@ -198,22 +198,28 @@ def test_load_docs_skips_hidden_directories(tmp_path, nlp_errors):
     assert [d.text for d in loaded] == [d.text for d in docs]
 
 
-def test_evaluate_cli(tmp_path, nlp_errors):
+@pytest.mark.parametrize("precision", [None, "bf16"])
+def test_evaluate_cli(tmp_path, nlp_errors, precision):
+    """Scores and settings are saved; --precision is recorded (a pipeline
+    without torch scores the same in it), an unknown one refused."""
     model = tmp_path / "model"
     nlp_errors.to_disk(model)
     data = tmp_path / "gold.spacy"
     DocBin(docs=make_gold(nlp_errors)).to_disk(data)
     out = tmp_path / "metrics.json"
-    result = CliRunner().invoke(
-        kd_app,
-        ["evaluate", str(model), str(data), "--output", str(out), "-b", "2"],
-    )
+    args = ["evaluate", str(model), str(data), "--output", str(out), "-b", "2"]
+    options = [] if precision is None else ["--precision", precision]
+    result = CliRunner().invoke(kd_app, args + options)
     assert result.exit_code == 0, result.output
     assert "ALL (micro)" in result.output
     metrics = json.loads(out.read_text())
     assert metrics["micro"]["p"] == pytest.approx(TP / (TP + FP))
     assert metrics["micro"]["f"] == pytest.approx(metrics["spacy"]["ents_f"])
     assert metrics["batch_size"] == 2
+    assert metrics["precision"] == precision
+    result = CliRunner().invoke(kd_app, args + ["--precision", "half"])
+    assert result.exit_code == 1
+    assert "precision must be one of fp32, bf16, auto" in result.output
 
 
 @pytest.mark.parametrize("pipes", [[], ["sentencizer"], ["span_ruler"]])

@@ -7,12 +7,14 @@ import numpy
 import pytest
 import spacy
 import torch
+from spacy.training import Example
 from spacy.util import registry
-from thinc.api import PyTorchWrapper_v2
+from thinc.api import PyTorchWrapper_v2, fix_random_seed
 
 from spacy_kd_ner.errors import InputError
 from spacy_kd_ner.precision import (
     cpu_supports_bf16,
+    in_precision,
     resolve_precision,
     set_precision,
     with_precision_v1,
@@ -122,6 +124,42 @@ def test_set_precision_without_the_layer():
         set_precision(nlp, "bf16")
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_in_precision_autocasts_a_pipeline_without_the_layer(precision):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("kd_ner")
+    with in_precision(nlp, precision) as n_layers:
+        assert n_layers == 0
+        assert torch.is_autocast_cpu_enabled() is (precision == "bf16")
+        if precision == "bf16":
+            assert torch.get_autocast_cpu_dtype() == torch.bfloat16
+    assert not torch.is_autocast_cpu_enabled()
+    with pytest.raises(InputError):
+        with in_precision(nlp, "fp16"):
+            pass
+
+
+def test_student_predicts_in_bf16():
+    """The student's encoder (no with_precision layer) runs under autocast:
+    its scores stay float32 and close to float32's."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    encoder = {"hidden_size": 16, "depth": 2, "char_filters": 8, "dropout": 0.1}
+    nlp.add_pipe("kd_ner", config={"model": {"encoder": encoder}})
+    texts = [("Peter lives in London .", [(0, 5, "PER"), (15, 21, "LOC")])]
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in texts]
+    nlp.initialize(lambda: examples)
+    model = nlp.get_pipe("kd_ner").model.get_ref("encoder")
+    docs = [nlp.make_doc(t) for t in TEXTS]
+    fp32 = model.predict(docs)
+    with in_precision(nlp, "bf16"):
+        bf16 = model.predict(docs)
+        assert len(list(nlp.pipe(TEXTS))) == len(TEXTS)
+    for a, b in zip(fp32, bf16):
+        assert b.dtype == numpy.float32
+        numpy.testing.assert_allclose(a, b, atol=0.05)
+
+
 def _teacher_ents(nlp, texts):
     return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
 
@@ -141,6 +179,11 @@ def test_teacher_precision_is_saved_and_settable(tiny_teacher_dir, tmp_path):
     assert layer.attrs["precision"] == "fp32"
     with pytest.raises(InputError):
         set_precision(nlp, "fp16")
+    with in_precision(reloaded, "bf16") as n_layers:
+        assert n_layers == 1
+        assert layer.attrs["precision"] == "bf16"
+        assert not torch.is_autocast_cpu_enabled()
+    assert layer.attrs["precision"] == "fp32"
 
 
 @needs_bf16

@@ -16,10 +16,14 @@ from report import (
     Stats,
     app,
     best_student,
+    find_student,
     parse_run_name,
     read_runs,
+    read_speed,
     render_headline,
     render_sources,
+    render_speed_section,
+    render_speed_table,
     replace_results_block,
     speed_ratios,
     summarize_f1,
@@ -219,13 +223,16 @@ def test_report_speed(metrics_dir, tmp_path):
     assert report.ratios["bert-base-random"]["32"] == pytest.approx(80.0)
     assert set(report.ratios) == {"teacher", "spacy-ner", "bert-base-random"}
     ratios = "### Speed-up of `student`"
-    assert row_of(markdown, "teacher", ratios)[1:] == ["10.0x", "40.0x", "7.6x"]
-    assert row_of(markdown, "spacy-ner", ratios)[1:] == ["0.5x", "1.0x", "0.5x"]
+    assert row_of(markdown, "teacher", ratios)[1:] == ["fp32", "10.0x", "40.0x"] + [
+        "7.6x"
+    ]
+    assert row_of(markdown, "spacy-ner", ratios)[2:] == ["0.5x", "1.0x", "0.5x"]
     bert = "bert-base-random (speed only: random weights)"
-    assert row_of(markdown, bert, ratios)[1:] == ["50.0x", "80.0x", "36.5x"]
-    assert row_of(markdown, bert, "## Speed and size")[1:3] == ["20", "100"]
+    assert row_of(markdown, bert, ratios)[2:] == ["50.0x", "80.0x", "36.5x"]
+    assert row_of(markdown, bert, "## Speed and size")[2:4] == ["20", "100"]
     assert row_of(markdown, "student") == [
         "student",
+        "fp32",
         "1,000",
         "8,000",
         "3.00",
@@ -234,7 +241,41 @@ def test_report_speed(metrics_dir, tmp_path):
         "480",
         "400",
     ]
-    assert row_of(markdown, "pipeline")[1:3] == ["bs=1 w/s", "bs=32 w/s"]
+    assert row_of(markdown, "pipeline")[1:4] == ["precision", "bs=1 w/s", "bs=32 w/s"]
+
+
+def test_bf16_peers_are_rows_with_ratios(tmp_path):
+    """A pipeline benchmarked in fp32 and bf16 has a row for each, and the
+    student's speed-up is stated against both."""
+    speed = {
+        "student": speed_result({1: 1000.0, 128: 20000.0}, 3_000_000),
+        "teacher": speed_result({1: 100.0, 128: 250.0}, 22_700_000),
+        "teacher-bf16": speed_result(
+            {1: 200.0, 128: 1000.0}, 22_700_000, precision="bf16"
+        ),
+    }
+    path = tmp_path / "speed.json"
+    srsly.write_json(path, speed)
+    speed = read_speed(path)
+    student = find_student(speed)
+    ratios = speed_ratios(speed, student)
+    table = render_speed_table(speed, student, ratios)
+    assert row_of(table, "pipeline")[1] == "precision"
+    assert row_of(table, "teacher")[1:] == ["fp32", "100", "250", "10.0x", "80.0x"]
+    assert row_of(table, "teacher-bf16")[1:] == [
+        "bf16",
+        "200",
+        "1,000",
+        "5.0x",
+        "20.0x",
+    ]
+    section = "\n\n".join(render_speed_section(speed, student, ratios))
+    assert "### Speed-up of `student` (fp32)" in section
+    assert row_of(section, "teacher-bf16", "### Speed-up")[1:3] == ["bf16", "5.0x"]
+    speed["teacher"]["precision"] = "auto"
+    srsly.write_json(path, speed)
+    with pytest.raises(ValueError, match="precision 'auto'; expected one of fp32"):
+        read_speed(path)
 
 
 def test_speed_ratios_named_student():
@@ -488,11 +529,11 @@ def test_readme_gets_the_headline_from_results(results_dir, tmp_path):
         "78.00",
     ]
     speed_header = row_of(block, "pipeline")
-    assert speed_header[1:3] == ["words/s, batch 1", "words/s, batch 128"]
+    assert speed_header[1:4] == ["precision", "words/s, batch 1", "words/s, batch 128"]
     assert [row_of(block, n)[1:] for n in ("student", "teacher", "spacy-ner")] == [
-        ["1,000", "20,000", "–", "–"],
-        ["100", "250", "10.0x", "80.0x"],
-        ["2,000", "10,000", "0.5x", "2.0x"],
+        ["fp32", "1,000", "20,000", "–", "–"],
+        ["fp32", "100", "250", "10.0x", "80.0x"],
+        ["fp32", "2,000", "10,000", "0.5x", "2.0x"],
     ]
     (sources,) = [line for line in block.splitlines() if line.startswith("Source:")]
     assert sources == (

@@ -1,17 +1,22 @@
 """`kd-ner benchmark`: words/s by batch size, parameters, size and peak memory
-of one or more pipelines, each in a process of its own."""
+of one or more pipelines, each in a process of its own, in float32 and, for
+the pipelines named by `--bf16`, in bfloat16 as well."""
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.cli._util import Arg, Opt, string_to_list
 from wasabi import Printer, msg
 
 from ..benchmark import MaxDocs, benchmark_pipelines
+from ..errors import InputError
 from ..evaluation import write_metrics
 from ..pipelines import PipelineLoadError, check_pipeline_path
+from ..precision import cpu_supports_bf16
 from ._app import kd_app
-from ._util import code_opt, fail_on_known_errors
+from ._util import code_opt, fail_on_known_errors, split_commas
+
+BF16_SUFFIX = "-bf16"
 
 
 @kd_app.command("benchmark")
@@ -25,6 +30,13 @@ def benchmark_cli(
         "--model",
         "-m",
         help="A pipeline as NAME=PATH (or PATH); repeat for several",
+    ),
+    bf16: Optional[str] = Opt(
+        None,
+        "--bf16",
+        help="Comma-separated --model names to benchmark in bfloat16 as well, "
+        "as NAME-bf16 (skipped with a warning on a CPU without AMX or "
+        "AVX512-BF16)",
     ),
     batch_sizes: str = Opt(
         "1,32,64,128", "--batch-sizes", "-b", help="Comma-separated batch sizes"
@@ -73,7 +85,14 @@ def benchmark_cli(
     docs, median of --n-runs), parameter count, size on disk and peak memory
     of pipelines. Each pipeline runs in a fresh process, so peak memory is its
     own (on top of the interpreter, spaCy, torch and spaCy's plugins:
-    baseline_rss_mb).
+    baseline_rss_mb). Every --model runs in float32 (a teacher's
+    with_precision layers are set to fp32, whatever its saved precision);
+    --bf16 NAME adds NAME-bf16, the same pipeline in bfloat16: its
+    with_precision layers set to bf16, or, in a pipeline without them (the
+    student, spaCy's ner), every torch call under CPU autocast. The JSON
+    records each entry's precision. On a CPU without AMX or AVX512-BF16,
+    torch would emulate bfloat16 (slower than float32, not a peer worth
+    stating): the bf16 entries are left out with a warning.
     """
     sizes = string_to_list(batch_sizes, intify=True)
     if not sizes or any(bs < 1 for bs in sizes):
@@ -81,6 +100,7 @@ def benchmark_cli(
     benchmark(
         data_path,
         parse_model_specs(models),
+        bf16=[] if bf16 is None else split_commas(bf16, "pipeline name"),
         batch_sizes=sizes,
         n_runs=n_runs,
         n_threads=n_threads,
@@ -136,10 +156,49 @@ def doc_limits(
     return limits
 
 
+def bf16_peers(
+    models: Dict[str, str], names: Sequence[str]
+) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """The pipelines to benchmark when `names` also run in bfloat16: every
+    entry of `models`, each of `names` followed by NAME-bf16 (the same path).
+
+    models (Dict[str, str]): Names to paths (`parse_model_specs`).
+    names (Sequence[str]): Names of `models` to add in bfloat16.
+    RETURNS (Tuple[Dict[str, str], Dict[str, str]]): Names to paths, in
+        order, and the bf16 entries' names to "bf16" (for
+        `benchmark_pipelines`' `precisions`).
+    RAISES InputError: A name that is not in `models`, named twice, or whose
+        NAME-bf16 is already a name of `models`.
+    """
+    unknown = [name for name in names if name not in models]
+    if unknown:
+        raise InputError(
+            f"--bf16 {', '.join(unknown)}: no such --model (the models: "
+            f"{', '.join(models)})."
+        )
+    if len(set(names)) < len(names):
+        raise InputError(f"--bf16 names a pipeline twice: {', '.join(names)}.")
+    taken = [name + BF16_SUFFIX for name in names if name + BF16_SUFFIX in models]
+    if taken:
+        raise InputError(
+            f"--bf16 would add {', '.join(taken)}, already a --model name: "
+            "rename that --model."
+        )
+    entries: Dict[str, str] = {}
+    precisions: Dict[str, str] = {}
+    for name, path in models.items():
+        entries[name] = path
+        if name in names:
+            entries[name + BF16_SUFFIX] = path
+            precisions[name + BF16_SUFFIX] = "bf16"
+    return entries, precisions
+
+
 def benchmark(
     data_path: Path,
     models: Dict[str, str],
     *,
+    bf16: Sequence[str] = (),
     batch_sizes: List[int],
     n_runs: int = 3,
     n_threads: Optional[int] = None,
@@ -152,11 +211,23 @@ def benchmark(
 ) -> Dict[str, Dict[str, Any]]:
     """Run `benchmark_pipelines`, print a table and save the results.
 
+    models (Dict[str, str]): Names to pipeline paths, run in float32.
+    bf16 (Sequence[str]): Names of `models` to run in bfloat16 as well, as
+        NAME-bf16 (`bf16_peers`); left out, with a warning, where the CPU
+        lacks AMX and AVX512-BF16 (`precision.cpu_supports_bf16`).
     RETURNS (Dict[str, Dict[str, Any]]): Pipeline name to its results.
+    RAISES InputError: A bad `bf16` name (`bf16_peers`).
     """
     printer = Printer(no_print=silent, pretty=not silent)
+    entries, precisions = bf16_peers(models, bf16)
+    if precisions and not cpu_supports_bf16():
+        printer.warn(
+            f"Skipping {', '.join(precisions)}: this CPU has neither AMX nor "
+            "AVX512-BF16, so torch would emulate bfloat16, slower than float32."
+        )
+        entries, precisions = dict(models), {}
     results = benchmark_pipelines(
-        models,
+        entries,
         data_path,
         batch_sizes=batch_sizes,
         n_runs=n_runs,
@@ -165,6 +236,7 @@ def benchmark(
         max_docs=max_docs,
         code_path=code_path,
         isolate=isolate,
+        precisions=precisions,
     )
     print_results(results, batch_sizes, printer)
     if output is not None:
@@ -180,12 +252,13 @@ def _num(value: Optional[float], fmt: str) -> str:
 def print_results(
     results: Dict[str, Dict[str, Any]], batch_sizes: List[int], printer: Printer
 ) -> None:
-    """Print words/s per batch size, parameters, size and peak memory."""
+    """Print precision, words/s per batch size, parameters, size and peak
+    memory."""
     rows = []
     for name, result in results.items():
         wps = result["words_per_second"]
         rows.append(
-            [name]
+            [name, result["precision"]]
             + [_num(wps.get(str(bs)), ",.0f") for bs in batch_sizes]
             + [
                 _num(result["n_params"] / 1e6, ".2f"),
@@ -194,7 +267,7 @@ def print_results(
             ]
         )
     header = (
-        ["pipeline"]
+        ["pipeline", "precision"]
         + [f"bs={bs} w/s" for bs in batch_sizes]
         + ["params (M)", "disk MB", "peak RSS MB"]
     )
@@ -202,6 +275,6 @@ def print_results(
     printer.table(
         rows,
         header=header,
-        aligns=["l"] + ["r"] * (len(header) - 1),
+        aligns=["l", "l"] + ["r"] * (len(header) - 2),
         title=f"Inference speed (words/s, median; torch threads: {sorted(threads)})",
     )

@@ -2,14 +2,17 @@
 `kd-ner evaluate-annotations`: the same scores of a teacher's stored
 distributions (an annotated corpus)."""
 
+import contextlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from spacy.cli._util import Arg, Opt, import_code, setup_gpu
+from thinc.api import get_current_ops
 from wasabi import Printer
 
 from ..evaluation import EvaluationError, evaluate_ner, write_metrics
 from ..pipelines import load_pipeline
+from ..precision import check_precision, in_precision, resolve_precision
 from ..teacher_eval import evaluate_annotations
 from ._app import kd_app
 from ._util import code_opt, fail_on_known_errors, gpu_opt
@@ -28,6 +31,12 @@ def evaluate_cli(
     batch_size: int = Opt(
         128, "--batch-size", "-b", min=1, help="Batch size of nlp.pipe"
     ),
+    precision: Optional[str] = Opt(
+        None,
+        "--precision",
+        help="Run the pipeline in fp32, bf16 or auto (bf16 where the CPU has "
+        "AMX or AVX512-BF16) on the CPU; default: the pipeline's own",
+    ),
     use_gpu: int = gpu_opt(),
     code_path: Optional[Path] = code_opt(),
 ):
@@ -35,7 +44,9 @@ def evaluate_cli(
     Score a pipeline's entities on gold docs with seqeval (IOB2, conlleval-
     compatible default mode) and with spaCy's own scorer, side by side. The
     pipeline runs on the gold tokens (its tokenizer is not used). Scores are
-    printed as percentages and saved as fractions (0-1).
+    printed as percentages and saved as fractions (0-1). --precision sets a
+    teacher's with_precision layers; a pipeline without them (the student,
+    spaCy's ner) runs under CPU autocast to bfloat16 for bf16.
     """
     import_code(code_path)
     evaluate(
@@ -43,6 +54,7 @@ def evaluate_cli(
         data_path,
         output=output,
         batch_size=batch_size,
+        precision=precision,
         use_gpu=use_gpu,
         silent=False,
     )
@@ -54,6 +66,7 @@ def evaluate(
     *,
     output: Optional[Path] = None,
     batch_size: int = 128,
+    precision: Optional[str] = None,
     use_gpu: int = -1,
     silent: bool = True,
 ) -> Dict[str, Any]:
@@ -63,21 +76,37 @@ def evaluate(
     data_path (Path): Gold `.spacy` file or directory.
     output (Optional[Path]): Where to write the metrics as JSON.
     batch_size (int): Batch size of `nlp.pipe`.
+    precision (Optional[str]): "fp32", "bf16" or "auto": run the pipeline in
+        it (`precision.in_precision`); None: in its own.
     use_gpu (int): GPU id, or -1 for CPU.
     silent (bool): Print nothing.
-    RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`.
+    RETURNS (Dict[str, Any]): The metrics of `evaluate_ner`, plus `precision`:
+        the one it ran in on this device ("fp32" or "bf16"), None for the
+        pipeline's own.
+    RAISES InputError: An unknown precision.
     RAISES PipelineLoadError: `model` is no pipeline (a training output
         directory: the message names its model-best).
     RAISES EvaluationError: Nothing to score (`evaluate_ner`); the message
         starts with `model`.
     """
     msg = Printer(no_print=silent, pretty=not silent)
+    if precision is not None:
+        check_precision(precision)
     setup_gpu(use_gpu, silent=silent)
     nlp = load_pipeline(model)
+    context = (
+        contextlib.nullcontext() if precision is None else in_precision(nlp, precision)
+    )
     try:
-        metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
+        with context:
+            metrics = evaluate_ner(nlp, data_path, batch_size=batch_size)
     except EvaluationError as err:
         raise EvaluationError(f"{model}: {err}") from None
+    metrics["precision"] = (
+        None
+        if precision is None
+        else resolve_precision(precision, get_current_ops().device_type)
+    )
     print_metrics(metrics, msg)
     if output is not None:
         write_metrics(metrics, output)
@@ -181,6 +210,8 @@ def print_metrics(metrics: Dict[str, Any], msg: Printer) -> None:
     speed = "" if wps is None else f", {wps:.0f} words/s"
     if metrics.get("batch_size") is not None:
         speed += f" (batch size {metrics['batch_size']})"
+    if metrics.get("precision") is not None:
+        speed += f", {metrics['precision']}"
     msg.info(f"{metrics['n_docs']} docs, {metrics['n_tokens']} words{speed}")
     if metrics["n_docs_unannotated"]:
         msg.warn(
