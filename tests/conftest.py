@@ -110,22 +110,35 @@ def teacher_corpus(tmp_path_factory):
 def tiny_teacher_dir(tmp_path_factory, tiny_bert_dir, teacher_corpus) -> Path:
     """A teacher pipeline (configs/teacher.cfg on the tiny BERT) trained for a
     few steps with `spacy train`, saved to disk (model-last)."""
+    output = tmp_path_factory.mktemp("tiny-teacher")
+    train_tiny_teacher(
+        output,
+        tiny_bert_dir,
+        teacher_corpus,
+        **{"training.optimizer.learn_rate.initial_rate": 0.001},
+    )
+    return output / "model-last"
+
+
+def train_tiny_teacher(
+    output: Path, bert_dir: Path, corpus, max_steps: int = 12, **overrides
+) -> None:
+    """`spacy train configs/teacher.cfg` on the tiny BERT and the inline
+    corpus, evaluated twice, into `output`; `overrides` are config paths."""
     from spacy.cli.train import train
 
-    train_path, dev_path = teacher_corpus
-    output = tmp_path_factory.mktemp("tiny-teacher")
+    train_path, dev_path = corpus
     train(
         Path(__file__).parent.parent / "configs" / "teacher.cfg",
         output,
         overrides={
-            "paths.teacher": str(tiny_bert_dir),
+            "paths.teacher": str(bert_dir),
             "paths.train": str(train_path),
             "paths.dev": str(dev_path),
-            "training.max_steps": 12,
-            "training.eval_frequency": 6,
+            "training.max_steps": max_steps,
+            "training.eval_frequency": max_steps // 2,
             "training.optimizer.learn_rate.warmup_steps": 2,
-            "training.optimizer.learn_rate.initial_rate": 0.001,
             "system.gpu_allocator": None,
+            **overrides,
         },
     )
-    return output / "model-last"

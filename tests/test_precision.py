@@ -1,12 +1,11 @@
 """bf16 on the CPU: spacy-kd-ner.with_precision.v1, its settings, and the
 teacher trained, saved and annotating in it."""
 
-from pathlib import Path
-
 import numpy
 import pytest
 import spacy
 import torch
+from conftest import train_tiny_teacher
 from spacy.training import Example
 from spacy.util import registry
 from thinc.api import PyTorchWrapper_v2, fix_random_seed
@@ -188,22 +187,12 @@ def test_teacher_precision_is_saved_and_settable(tiny_teacher_dir, tmp_path):
 
 @needs_bf16
 def test_teacher_trains_and_tags_in_bf16(tiny_bert_dir, teacher_corpus, tmp_path):
-    from spacy.cli.train import train
-
-    train_path, dev_path = teacher_corpus
-    train(
-        Path(__file__).parent.parent / "configs" / "teacher.cfg",
+    train_tiny_teacher(
         tmp_path,
-        overrides={
-            "paths.teacher": str(tiny_bert_dir),
-            "paths.train": str(train_path),
-            "paths.dev": str(dev_path),
-            "training.max_steps": 6,
-            "training.eval_frequency": 3,
-            "training.optimizer.learn_rate.warmup_steps": 2,
-            "system.gpu_allocator": None,
-            "system.precision": "bf16",
-        },
+        tiny_bert_dir,
+        teacher_corpus,
+        max_steps=6,
+        **{"system.precision": "bf16"},
     )
     nlp = spacy.load(tmp_path / "model-last")
     assert nlp.get_pipe("transformer").model.attrs["precision"] == "bf16"
