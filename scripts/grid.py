@@ -25,11 +25,17 @@ to a value already run skips its cells. In weasel's `project.lock` the grid
 only records the cell of the project's own `vars` (what `spacy project run`
 runs); for other cells it puts the entry back as it was, so that `spacy
 project run all` after a grid still skips what is up to date.
+
+Trained models are not committed, results are: on a fresh clone neither lock
+knows anything. With `results` (`--results results/paper`), a cell whose
+commands' outputs under that directory all exist is finished and skipped
+whole; a cell with some of them missing runs again from its first command,
+since the models its later commands need are gone.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import srsly
 import typer
@@ -125,6 +131,25 @@ def _command(
     return commands[step.command]
 
 
+def result_outputs(
+    project_dir: Path,
+    commands: Sequence[str],
+    overrides: Mapping[str, Any],
+    results: Path,
+) -> List[Path]:
+    """The outputs of `commands` (with `overrides`) that lie under `results`,
+    as paths relative to the project directory."""
+    found = []
+    root = Path(results)
+    for name in commands:
+        command = _command(project_dir, GridStep(name, 0, 0), overrides)
+        for output in command.get("outputs", []):
+            path = Path(output)
+            if path == root or root in path.parents:
+                found.append(path)
+    return found
+
+
 def _read_yaml(path: Path) -> Dict[str, Any]:
     return srsly.read_yaml(path) if path.exists() else {}
 
@@ -162,6 +187,7 @@ def run_grid(
     *,
     overrides: Mapping[str, Any] = SimpleFrozenDict(),
     force: bool = False,
+    results: Optional[Path] = None,
     run: Callable[..., None] = project_run,
     on_skip: Callable[[GridStep], None] = lambda step: None,
 ) -> List[GridStep]:
@@ -174,6 +200,9 @@ def run_grid(
     overrides (Mapping[str, Any]): Other project variables, for every cell
         (e.g. {"vars.teacher": "bert-base-cased"}).
     force (bool): Run every step, up to date or not.
+    results (Optional[Path]): The committed results directory (relative to
+        project_dir): a cell whose outputs under it all exist is skipped whole
+        (`result_outputs`); None: only the locks decide.
     run (Callable): Runs one command with overrides (weasel's `project_run`).
     on_skip (Callable[[GridStep], None]): Called for each skipped step.
     RETURNS (List[GridStep]): The steps that ran.
@@ -186,10 +215,19 @@ def run_grid(
     lock_path = project_dir / GRID_LOCK
     lock: Dict[str, str] = _read_yaml(lock_path)
     ran = []
+    finished = set()
+    if results is not None and not force:
+        cell_overrides = {(step.size, step.seed): ov for step, ov in cells}
+        for cell, cell_vars in cell_overrides.items():
+            outputs = result_outputs(project_dir, commands, cell_vars, results)
+            if outputs and all((project_dir / path).exists() for path in outputs):
+                finished.add(cell)
     for step, step_overrides in cells:
         command = _command(project_dir, step, step_overrides)
         key = _lock_key(project_dir, step, command)
-        if not force and lock.get(key) == _lock_hash(project_dir, command):
+        if (step.size, step.seed) in finished or (
+            not force and lock.get(key) == _lock_hash(project_dir, command)
+        ):
             on_skip(step)
             continue
         project_lock = _read_yaml(project_dir / PROJECT_LOCK)
@@ -221,6 +259,13 @@ def grid_cli(
     ),
     seeds: str = Opt("1,2,3", "--seeds", "-s", help="Comma-separated seeds"),
     force: bool = Opt(False, "--force", "-F", help="Run steps that are up to date"),
+    results: Optional[Path] = Opt(
+        None,
+        "--results",
+        "-r",
+        help="Committed results directory: cells whose outputs under it all "
+        "exist are skipped whole (a fresh clone resumes from them)",
+    ),
 ):
     """
     Run project COMMANDS for every labeled size and seed, as `spacy project run
@@ -239,6 +284,7 @@ def grid_cli(
             string_to_list(seeds, intify=True),
             overrides=parse_config_overrides(ctx.args),
             force=force,
+            results=results,
             on_skip=_print_skip,
         )
     except GridError as err:
@@ -249,7 +295,7 @@ def grid_cli(
 def _print_skip(step: GridStep) -> None:
     msg.info(
         f"Skipping '{step.command}' for size {step.size}, seed {step.seed}: "
-        "nothing changed"
+        "up to date, or its cell's results exist"
     )
 
 

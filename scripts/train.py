@@ -6,6 +6,7 @@ labeled size and seed):
 
     python scripts/train.py teacher --size 750 --seed 1 --weights W ...
     python scripts/train.py students baseline,kd,pl,kd-pl --size 750 --seed 1 ...
+    python scripts/train.py spacy-ner --size 750 --seed 1 ...
 
 Each run is a subprocess (`python -m spacy train`, then `python -m spacy
 kd-ner evaluate`), printed before it starts, so that every metrics file
@@ -138,11 +139,18 @@ def evaluate_command(model: Path, test: Path, output: Path, gpu_id: int) -> List
 
 
 def write_training_time(
-    path: Path, name: str, command: List[str], seconds: float, max_steps: int, jobs: int
+    path: Path,
+    name: str,
+    command: List[str],
+    seconds: float,
+    max_steps: int,
+    jobs: int,
+    output: Path,
 ) -> None:
     """Write how long a `spacy train` command took: its wall time
     (initialization and evaluations included), per step of max_steps (a run
-    that stops early, on patience, ran fewer), with the run record."""
+    that stops early, on patience, ran fewer), the dev scores of its best
+    model (`dev_scores`), with the run record."""
     path.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(
         path,
@@ -153,9 +161,22 @@ def write_training_time(
             "max_steps": max_steps,
             "seconds_per_step": round(seconds / max_steps, 4),
             "side_by_side": jobs,
+            "dev": dev_scores(output / "model-best"),
             "run": run_record(),
         },
     )
+
+
+def dev_scores(model: Path) -> Optional[Dict[str, float]]:
+    """The entity P/R/F1 on dev that `spacy train` saved with the best model
+    (meta.json's performance; the teacher's dev is its --dev-limit
+    sentences); None where the model has no meta.json."""
+    meta_path = model / "meta.json"
+    if not meta_path.exists():
+        return None
+    performance = srsly.read_json(meta_path).get("performance", {})
+    keys = ("ents_p", "ents_r", "ents_f")
+    return {key: performance[key] for key in keys if key in performance}
 
 
 def train_and_score(
@@ -228,6 +249,7 @@ def students(
             seconds[name][0],
             max_steps,
             jobs,
+            training / name,
         )
 
 
@@ -286,7 +308,44 @@ def teacher(
             seconds[0],
             max_steps,
             1,
+            output,
         )
+
+
+@app.command("spacy-ner")
+def spacy_ner(
+    size: int = size_option(),
+    seed: int = seed_option(),
+    vectors: Path = typer.Option(..., help="The static vectors"),
+    max_steps: int = typer.Option(3000, help="Training steps"),
+    gpu_id: int = gpu_option(),
+    corpus: Path = corpus_option(),
+    training: Path = typer.Option(Path("training"), help="Where models go"),
+    test: Optional[Path] = typer.Option(None, help="Score it on test"),
+    results: Path = typer.Option(Path("metrics"), help="Where metrics go"),
+) -> None:
+    """Train spaCy's own CNN `ner` (configs/spacy-ner.cfg) on a split with the
+    students' vectors (and score it on test)."""
+    name = f"spacy-ner-{size}-{seed}"
+    output = training / name
+    command = [
+        sys.executable, "-m", "spacy", "train", "configs/spacy-ner.cfg",
+        "--output", str(output),
+        "--paths.train", str(corpus / "splits" / f"labeled-{size}-{seed}.spacy"),
+        "--paths.dev", str(corpus / "dev.spacy"), "--paths.vectors", str(vectors),
+        "--training.max_steps", str(max_steps), "--gpu-id", str(gpu_id),
+    ]  # fmt: skip
+    commands = train_and_score(command, output, test, results / f"{name}.json", gpu_id)
+    seconds = [run(command) for command in commands]
+    write_training_time(
+        results / "train" / f"{name}.json",
+        name,
+        command,
+        seconds[0],
+        max_steps,
+        1,
+        output,
+    )
 
 
 if __name__ == "__main__":

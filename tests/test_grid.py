@@ -184,3 +184,57 @@ def after_command(project: Path) -> dict:
 
     config = load_project_config(project)
     return next(c for c in config["commands"] if c["name"] == "write")
+
+
+@pytest.fixture
+def two_step_project(project: Path) -> Path:
+    """`write` (a model, not kept) then `score` (a result under results/)."""
+    config = srsly.read_yaml(project / "project.yml")
+    score = (
+        f"{sys.executable} -c \"import pathlib; p = pathlib.Path('results/"
+        "${vars.labeled_size}-${vars.seed}.json'); p.parent.mkdir(exist_ok=True); "
+        "p.write_text(pathlib.Path('out/${vars.labeled_size}-${vars.seed}.txt')"
+        '.read_text())"'
+    )
+    config["commands"].append(
+        {
+            "name": "score",
+            "script": [score],
+            "deps": ["out/${vars.labeled_size}-${vars.seed}.txt"],
+            "outputs": ["results/${vars.labeled_size}-${vars.seed}.json"],
+        }
+    )
+    srsly.write_yaml(project / "project.yml", config)
+    return project
+
+
+def test_run_grid_skips_cells_whose_results_exist_on_a_fresh_clone(
+    two_step_project: Path,
+):
+    project = two_step_project
+    run_grid(project, ["write", "score"], [150, 300], [1], results=Path("results"))
+    # A fresh clone: the results are committed, the models and locks are not.
+    for path in [project / GRID_LOCK, project / "project.lock", project / "out"]:
+        if path.is_dir():
+            for child in path.iterdir():
+                child.unlink()
+            path.rmdir()
+        elif path.exists():
+            path.unlink()
+    (project / "results" / "300-1.json").unlink()
+    skipped: list = []
+    ran = run_grid(
+        project,
+        ["write", "score"],
+        [150, 300],
+        [1],
+        results=Path("results"),
+        on_skip=skipped.append,
+    )
+    # The finished cell is skipped whole; the other runs from its first step.
+    assert [s.key for s in ran] == ["write:300:1", "score:300:1"]
+    assert [s.key for s in skipped] == ["write:150:1", "score:150:1"]
+    assert (project / "results" / "300-1.json").read_text() == "data 1"
+    # Without `results` only the locks decide: the 150 cell runs again.
+    ran = run_grid(project, ["write", "score"], [150, 300], [1])
+    assert [s.key for s in ran] == ["write:150:1", "score:150:1"]

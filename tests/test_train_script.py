@@ -155,3 +155,24 @@ def test_students_side_by_side(monkeypatch, capfd):
     out = capfd.readouterr().out
     assert "[a] 2\n" in out and "[a] a2\n" in out and "[c] c1\n" in out
     assert "[b] Command failed with exit code 3" in out
+
+
+def test_training_record_has_the_best_models_dev_scores(
+    train_script, monkeypatch, tmp_path
+):
+    best = tmp_path / "training" / "spacy-ner-30-1" / "model-best"
+    best.mkdir(parents=True)
+    performance = {"ents_f": 0.8, "ents_p": 0.9, "ents_r": 0.7, "ner_loss": 3.0}
+    srsly.write_json(best / "meta.json", {"performance": performance})
+    commands = invoke(
+        train_script,
+        monkeypatch,
+        ["spacy-ner", "--size", "30", "--seed", "1", "--vectors", "v",
+         "--test", "t.spacy", "--results", "r", "--max-steps", "24"],
+        tmp_path,
+    )  # fmt: skip
+    assert option(commands[0], "--paths.train") == "corpus/splits/labeled-30-1.spacy"
+    assert option(commands[1], "--output") == "r/spacy-ner-30-1.json"
+    record = srsly.read_json(tmp_path / "r/train/spacy-ner-30-1.json")
+    assert record["dev"] == pytest.approx({"ents_p": 0.9, "ents_r": 0.7, "ents_f": 0.8})
+    assert record["seconds_per_step"] == 0.5
