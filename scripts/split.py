@@ -9,7 +9,15 @@ From a converted train corpus (one Doc per sentence), ``split_corpus`` draws
   paper), drawn once with ``pool_seed``, gold entities removed (words and
   spaces only: entity annotation missing, not "O");
 - ``labeled-<size>-<seed>.spacy``: for each size and seed, ``size`` sentences
-  with their gold entities, drawn from the sentences outside the pool.
+  with their gold entities, drawn from the sentences outside the pool;
+- ``<name>.spacy`` for each held-out set (``held_out``, e.g. ``test=600,
+  dev=200`` for a corpus that has no test or dev set of its own): drawn
+  first, in the order given, with ``pool_seed``, gold kept; neither the pool
+  nor the labeled splits draw from them.
+
+A pool size of -1 is "the rest": every sentence outside the held-out sets
+and the largest labeled split (with one seed, the pool and the splits then
+cover the corpus).
 
 The draw is a ranking that does not depend on any random number generator:
 sentence ``i`` (its index in the input, empty docs excluded) gets the key
@@ -24,7 +32,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Union
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import typer
 from spacy.cli._util import Arg, Opt, string_to_list
@@ -99,18 +107,42 @@ def split_indices(
     seeds: Sequence[int],
     pool_size: int = DEFAULT_POOL_SIZE,
     pool_seed: int = DEFAULT_POOL_SEED,
+    held_out: Sequence[Tuple[str, int]] = (),
 ) -> Dict[str, List[int]]:
-    """The doc indices of the pool and of each labeled split.
+    """The doc indices of the held-out sets, the pool and each labeled split.
 
     n_docs (int): Docs in the corpus.
     candidates (Sequence[int]): The indices that may be drawn (non-empty docs).
+    pool_size (int): The pool's size; -1: the rest (see the module).
+    held_out (Sequence[Tuple[str, int]]): (name, size) of sets drawn first.
     RETURNS (Dict[str, List[int]]): File name to sorted doc indices.
     """
-    if pool_size < 0 or any(size < 1 for size in sizes):
+    if pool_size < -1 or any(size < 1 for size in sizes):
         raise SplitError(
-            f"The pool size must be >= 0 and the labeled sizes >= 1, got "
-            f"pool_size={pool_size}, sizes={list(sizes)}."
+            f"The pool size must be >= 0 (or -1, the rest) and the labeled sizes "
+            f">= 1, got pool_size={pool_size}, sizes={list(sizes)}."
         )
+    splits: Dict[str, List[int]] = {}
+    ranked_all = rank(candidates, pool_seed)
+    for name, size in held_out:
+        file_name = f"{name}.spacy"
+        if size < 1 or file_name in (UNLABELED, *map(str, splits)):
+            raise SplitError(
+                f"Held-out set {name}={size}: sizes must be >= 1 and names "
+                f"distinct and other than 'unlabeled'."
+            )
+        taken = {i for indices in splits.values() for i in indices}
+        available = [i for i in ranked_all if i not in taken]
+        if size > len(available):
+            raise SplitError(
+                f"The held-out set {name} of {size:,} sentences does not fit the "
+                f"{len(available):,} left."
+            )
+        splits[file_name] = sorted(available[:size])
+    held = {i for indices in splits.values() for i in indices}
+    candidates = [i for i in candidates if i not in held]
+    if pool_size == -1:
+        pool_size = max(0, len(candidates) - max(sizes, default=0))
     if pool_size > len(candidates):
         raise SplitError(
             f"The unlabeled pool of {pool_size:,} sentences does not fit a corpus "
@@ -125,7 +157,7 @@ def split_indices(
             f"Labeled sizes {too_big} exceed the {len(rest):,} sentences outside "
             f"the unlabeled pool ({n_docs:,} docs, pool of {pool_size:,})."
         )
-    splits = {UNLABELED: pool}
+    splits[UNLABELED] = pool
     for seed in seeds:
         ranked = rank(rest, seed)
         for size in sizes:
@@ -159,6 +191,7 @@ def split_corpus(
     seeds: Sequence[int] = (1,),
     pool_size: int = DEFAULT_POOL_SIZE,
     pool_seed: int = DEFAULT_POOL_SEED,
+    held_out: Sequence[Tuple[str, int]] = (),
 ) -> SplitReport:
     """Write the unlabeled pool and the labeled splits of a train corpus.
 
@@ -167,8 +200,10 @@ def split_corpus(
         labeled-<size>-<seed>.spacy and split.json.
     sizes (Sequence[int]): Labeled split sizes (sentences).
     seeds (Sequence[int]): A labeled split per size and seed.
-    pool_size (int): Sentences in the unlabeled pool.
-    pool_seed (int): The seed of the pool's draw.
+    pool_size (int): Sentences in the unlabeled pool; -1: the rest.
+    pool_seed (int): The seed of the pool's (and held-out sets') draw.
+    held_out (Sequence[Tuple[str, int]]): (name, size) of held-out sets with
+        gold (e.g. test, dev), drawn first: ``<name>.spacy``.
     RETURNS (SplitReport): The counts.
     """
     input_path = Path(input_path)
@@ -184,12 +219,15 @@ def split_corpus(
         seeds=seeds,
         pool_size=pool_size,
         pool_seed=pool_seed,
+        held_out=held_out,
     )
+    n_pool = len(splits[UNLABELED])
+    n_held = sum(len(splits[f"{name}.spacy"]) for name, _ in held_out)
     report = SplitReport(
         n_input=len(docs),
         n_empty=len(docs) - len(candidates),
-        n_pool=pool_size,
-        n_rest=len(candidates) - pool_size,
+        n_pool=n_pool,
+        n_rest=len(candidates) - n_held - n_pool,
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, indices in splits.items():
@@ -203,6 +241,7 @@ def split_corpus(
         "input": str(input_path),
         "pool_size": pool_size,
         "pool_seed": pool_seed,
+        "held_out": dict(held_out),
         "sizes": list(sizes),
         "seeds": list(seeds),
         "draw": "sentences with the smallest sha256(f'{seed}:{index}')",
@@ -229,10 +268,21 @@ def split_cli(
     ),
     seeds: str = Opt("1", "--seeds", "-s", help="Comma-separated seeds"),
     pool_size: int = Opt(
-        DEFAULT_POOL_SIZE, "--pool-size", "-p", min=0, help="Unlabeled pool size"
+        DEFAULT_POOL_SIZE,
+        "--pool-size",
+        "-p",
+        min=-1,
+        help="Unlabeled pool size; -1: all sentences outside the held-out sets "
+        "and the largest labeled split",
     ),
     pool_seed: int = Opt(
         DEFAULT_POOL_SEED, "--pool-seed", help="Seed of the unlabeled pool's draw"
+    ),
+    held_out: str = Opt(
+        "",
+        "--held-out",
+        help="Held-out sets with gold drawn first, NAME=SIZE comma-separated "
+        "(e.g. test=600,dev=200): OUTPUT_DIR/NAME.spacy",
     ),
 ):
     """
@@ -240,7 +290,8 @@ def split_cli(
     and for each size and seed a labeled split from the sentences outside the
     pool: OUTPUT_DIR/unlabeled.spacy and OUTPUT_DIR/labeled-<size>-<seed>.spacy.
     Draws are deterministic (ranked by sha256 of "<seed>:<index>"); for one
-    seed, smaller splits are part of larger ones.
+    seed, smaller splits are part of larger ones. --held-out draws sets with
+    gold (test, dev) first, for a corpus that has none of its own.
     """
     try:
         report = split_corpus(
@@ -250,10 +301,25 @@ def split_cli(
             seeds=string_to_list(seeds, intify=True),
             pool_size=pool_size,
             pool_seed=pool_seed,
+            held_out=parse_held_out(held_out),
         )
     except SplitError as err:
         msg.fail(str(err), exits=1)
     print_report(report, output_dir)
+
+
+def parse_held_out(text: str) -> List[Tuple[str, int]]:
+    """`test=600,dev=200` as [("test", 600), ("dev", 200)].
+
+    RAISES SplitError: An item that is not NAME=SIZE with a positive SIZE.
+    """
+    items = []
+    for item in string_to_list(text) if text else []:
+        name, _, size = item.partition("=")
+        if not name or not size.isdigit():
+            raise SplitError(f"--held-out takes NAME=SIZE items, got {item!r}.")
+        items.append((name, int(size)))
+    return items
 
 
 def print_report(report: SplitReport, output_dir: Path) -> None:

@@ -24,7 +24,7 @@ took (wall time, per step).
 
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import srsly
 import typer
@@ -218,18 +218,54 @@ def students(
             f"Unknown variant(s) {unknown or variants!r}: use {list(VARIANTS)}", exits=1
         )
     split = f"{size}-{seed}"
-    annotated = annotated or corpus / "annotated" / split
+    train_students(
+        {run_name(f"student-{v}", size, seed, tag, system_seed): v for v in names},
+        labeled=corpus / "splits" / f"labeled-{split}.spacy",
+        annotated=annotated or corpus / "annotated" / split,
+        dev=corpus / "dev.spacy",
+        vectors=vectors,
+        max_steps=max_steps,
+        system_seed=system_seed,
+        gpu_id=gpu_id,
+        training=training,
+        test=test,
+        results=results,
+        jobs=jobs,
+    )
+
+
+def train_students(
+    variants: Dict[str, str],
+    *,
+    labeled: Path,
+    annotated: Path,
+    dev: Path,
+    vectors: Path,
+    max_steps: int,
+    system_seed: int,
+    gpu_id: int,
+    training: Path,
+    test: Optional[Path],
+    results: Path,
+    jobs: int,
+) -> None:
+    """Train students side by side (`jobs` at a time), each into
+    `<training>/<name>`, score each on `test` (if given) into
+    `<results>/<name>.json` and record its training time and dev scores in
+    `<results>/train/<name>.json`.
+
+    variants (Dict[str, str]): Model name to variant (`VARIANTS`).
+    """
     sequences = {}
-    for variant in names:
-        name = run_name(f"student-{variant}", size, seed, tag, system_seed)
+    for name, variant in variants.items():
         output = training / name
         sequences[name] = train_and_score(
             student_command(
                 variant,
                 output,
-                labeled=corpus / "splits" / f"labeled-{split}.spacy",
+                labeled=labeled,
                 annotated=annotated,
-                dev=corpus / "dev.spacy",
+                dev=dev,
                 vectors=vectors,
                 max_steps=max_steps,
                 system_seed=system_seed,
@@ -279,37 +315,44 @@ def teacher(
 ) -> None:
     """Fine-tune one teacher per system seed on a split (and score it on test)."""
     for system_seed in (int(s) for s in split_list(system_seeds)):
-        name = run_name("teacher", size, seed, tag, system_seed or None)
-        output = training / name
-        commands = train_and_score(
-            teacher_command(
-                output,
-                weights=weights,
-                train=train or corpus / "splits" / f"labeled-{size}-{seed}.spacy",
-                dev=dev or corpus / "dev.spacy",
-                learn_rate=learn_rate,
-                max_steps=max_steps,
-                system_seed=system_seed,
-                gpu_id=gpu_id,
-                batch_size=batch_size,
-                precision=precision,
-                dev_limit=dev_limit,
-            ),
-            output,
-            test,
-            results / f"{name}.json",
-            gpu_id,
+        train_teacher(
+            run_name("teacher", size, seed, tag, system_seed or None),
+            weights=weights,
+            train=train or corpus / "splits" / f"labeled-{size}-{seed}.spacy",
+            dev=dev or corpus / "dev.spacy",
+            learn_rate=learn_rate,
+            max_steps=max_steps,
+            system_seed=system_seed,
+            gpu_id=gpu_id,
+            batch_size=batch_size,
+            precision=precision,
+            dev_limit=dev_limit,
+            training=training,
+            test=test,
+            results=results,
         )
-        seconds = [run(command) for command in commands]
-        write_training_time(
-            results / "train" / f"{name}.json",
-            name,
-            commands[0],
-            seconds[0],
-            max_steps,
-            1,
-            output,
-        )
+
+
+def train_teacher(
+    name: str,
+    *,
+    training: Path,
+    test: Optional[Path],
+    results: Path,
+    **settings: Any,
+) -> None:
+    """Fine-tune a teacher into `<training>/<name>` (`teacher_command` with
+    `settings`), score it on `test` (if given) and record its training time
+    and dev scores, as `train_students`."""
+    output = training / name
+    command = teacher_command(output, **settings)
+    metrics = results / f"{name}.json"
+    commands = train_and_score(command, output, test, metrics, settings["gpu_id"])
+    seconds = [run(command) for command in commands]
+    record = results / "train" / f"{name}.json"
+    write_training_time(
+        record, name, command, seconds[0], settings["max_steps"], 1, output
+    )
 
 
 @app.command("spacy-ner")
@@ -327,25 +370,59 @@ def spacy_ner(
     """Train spaCy's own CNN `ner` (configs/spacy-ner.cfg) on a split with the
     students' vectors (and score it on test)."""
     name = f"spacy-ner-{size}-{seed}"
-    output = training / name
-    command = [
+    train_spacy_ner(
+        name,
+        train=corpus / "splits" / f"labeled-{size}-{seed}.spacy",
+        dev=corpus / "dev.spacy",
+        vectors=vectors,
+        max_steps=max_steps,
+        gpu_id=gpu_id,
+        training=training,
+        test=test,
+        results=results,
+    )
+
+
+def spacy_ner_command(
+    output: Path, *, train: Path, dev: Path, vectors: Path, max_steps: int, gpu_id: int
+) -> List[str]:
+    """The `spacy train` command line of spaCy's own CNN `ner`
+    (configs/spacy-ner.cfg) with the students' vectors."""
+    return [
         sys.executable, "-m", "spacy", "train", "configs/spacy-ner.cfg",
-        "--output", str(output),
-        "--paths.train", str(corpus / "splits" / f"labeled-{size}-{seed}.spacy"),
-        "--paths.dev", str(corpus / "dev.spacy"), "--paths.vectors", str(vectors),
+        "--output", str(output), "--paths.train", str(train),
+        "--paths.dev", str(dev), "--paths.vectors", str(vectors),
         "--training.max_steps", str(max_steps), "--gpu-id", str(gpu_id),
     ]  # fmt: skip
+
+
+def train_spacy_ner(
+    name: str,
+    *,
+    train: Path,
+    dev: Path,
+    vectors: Path,
+    max_steps: int,
+    gpu_id: int,
+    training: Path,
+    test: Optional[Path],
+    results: Path,
+) -> None:
+    """Train spaCy's `ner` into `<training>/<name>`, score it on `test` (if
+    given) and record its training time and dev scores, as `train_students`."""
+    output = training / name
+    command = spacy_ner_command(
+        output,
+        train=train,
+        dev=dev,
+        vectors=vectors,
+        max_steps=max_steps,
+        gpu_id=gpu_id,
+    )
     commands = train_and_score(command, output, test, results / f"{name}.json", gpu_id)
     seconds = [run(command) for command in commands]
-    write_training_time(
-        results / "train" / f"{name}.json",
-        name,
-        command,
-        seconds[0],
-        max_steps,
-        1,
-        output,
-    )
+    record = results / "train" / f"{name}.json"
+    write_training_time(record, name, command, seconds[0], max_steps, 1, output)
 
 
 if __name__ == "__main__":

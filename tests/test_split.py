@@ -109,3 +109,49 @@ def test_split_cli(tmp_path, train_path):
         "labeled-5-2.spacy",
         "unlabeled.spacy",
     ]
+
+
+def test_held_out_sets_and_the_rest_as_pool(tmp_path, train_path):
+    # A corpus without test and dev sets of its own (WNUT-16's train file):
+    # test and dev drawn first with gold, the labeled split, the rest as pool.
+    out = tmp_path / "splits"
+    report = split_corpus(
+        train_path,
+        out,
+        sizes=[30],
+        seeds=[1],
+        pool_size=-1,
+        held_out=[("test", 25), ("dev", 15)],
+    )
+    files = {name: {key(d) for d in read(out / name)} for name in report.files}
+    assert {name: len(texts) for name, texts in files.items()} == {
+        "test.spacy": 25,
+        "dev.spacy": 15,
+        UNLABELED: 120 - 25 - 15 - 30,
+        labeled_name(30, 1): 30,
+    }
+    assert report.n_pool == 50 and report.n_rest == 30
+    union = set().union(*files.values())
+    assert len(union) == 120  # disjoint, and together the whole corpus
+    assert all(len(d.ents) == 1 for d in read(out / "test.spacy"))
+    assert not any(d.has_annotation("ENT_IOB") for d in read(out / UNLABELED))
+    # The held-out sets do not depend on the pool or the labeled sizes.
+    split_corpus(
+        train_path, tmp_path / "b", sizes=[5], pool_size=10, held_out=[("test", 25)]
+    )
+    assert (tmp_path / "b" / "test.spacy").read_bytes() == (
+        out / "test.spacy"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "held_out,error",
+    [("test=0", "must be >= 1"), ("test=5,test=6", "distinct"), ("test", "NAME=SIZE")],
+)
+def test_held_out_errors_are_messages(tmp_path, train_path, held_out, error):
+    from split import app
+
+    args = [str(train_path), str(tmp_path / "o"), "--sizes", "5", "--pool-size", "9"]
+    result = CliRunner().invoke(app, [*args, "--held-out", held_out])
+    assert result.exit_code == 1
+    assert error in result.output and "Traceback" not in result.output
