@@ -681,7 +681,9 @@ def _ratio(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.1f}x"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], aligns: str) -> str:
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], aligns: str
+) -> str:
     """A Markdown table; `aligns` holds one "l" or "r" per column."""
     marks = [":---" if a == "l" else "---:" for a in aligns]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
@@ -714,7 +716,7 @@ def render_f1_table(
             [str(size), str(n_seeds)]
             + [format_stats(by_model.get(m), n_seeds) for m in models]
         )
-    return _table(
+    return markdown_table(
         ["labeled", "seeds"] + [MODEL_TITLES[m] for m in models],
         rows,
         "r" * (2 + len(models)),
@@ -778,7 +780,7 @@ def render_f1_section(
             parts += [
                 f"### {size} labeled sentences: {MODEL_TITLES[model]} "
                 f"(mean F1 {_pct(f1[size][model].mean)})",
-                _table(
+                markdown_table(
                     ["model", "seeds"] + labels + ["micro"],
                     rows,
                     "lr" + "r" * (len(labels) + 1),
@@ -797,7 +799,7 @@ def render_f1_section(
         parts += [
             "## Other runs",
             "Metrics files not named `<model>-<size>-<seed>.json` (%, seqeval).",
-            _table(
+            markdown_table(
                 ["run", "P", "R", "F1"] + labels, rows, "l" + "r" * (3 + len(labels))
             ),
         ]
@@ -844,7 +846,7 @@ def render_speed_section(
         "baseline is the interpreter, spaCy, torch and plugins before the "
         f"pipeline loads. `{SPEED_ONLY_NOTE}`: a model of that shape whose "
         "accuracy means nothing.",
-        _table(
+        markdown_table(
             ["pipeline", "precision"]
             + [f"bs={bs} w/s" for bs in sizes]
             + ["params (M)", "vectors (M)", "disk MB", "peak RSS MB", "baseline MB"],
@@ -871,7 +873,7 @@ def render_speed_section(
             f"Words/s of `{student}` divided by the other pipeline's, by batch "
             f"size; params: the other pipeline's parameters divided by "
             f"`{student}`'s.",
-            _table(
+            markdown_table(
                 ["against", "precision"] + [f"bs={bs}" for bs in sizes] + ["params"],
                 rows,
                 "ll" + "r" * (len(sizes) + 1),
@@ -931,7 +933,7 @@ def render_speed_table(
             ratio = ratios.get(name, {})
             row += [_ratio(ratio.get(str(bs))) for bs in sizes]
         rows.append(row)
-    return _table(header, rows, "ll" + "r" * (len(header) - 2))
+    return markdown_table(header, rows, "ll" + "r" * (len(header) - 2))
 
 
 def render_headline(
@@ -1035,23 +1037,28 @@ def render_sources(records: Mapping[Path, Mapping[str, Any]], base: Path) -> str
     )
 
 
-def replace_results_block(text: str, block: str, path: PathLike) -> str:
-    """Put `block` between the lines `RESULTS_START` and `RESULTS_END` of a
-    document, instead of what was there; the same block twice gives the same
-    text.
+def replace_results_block(
+    text: str, block: str, path: PathLike, name: str = "results"
+) -> str:
+    """Put `block` between the lines `<!-- NAME:start -->` and
+    `<!-- NAME:end -->` of a document (`RESULTS_START` and `RESULTS_END` for
+    the default name), instead of what was there; the same block twice gives
+    the same text.
 
     text (str): The document (a README).
     block (str): The Markdown to put there.
     path (Union[str, Path]): The document's file, for the error message.
+    name (str): The block's name in its markers.
     RETURNS (str): The new text.
     """
+    start_line, end_line = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     lines = text.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.strip() == RESULTS_START]
-    ends = [i for i, line in enumerate(lines) if line.strip() == RESULTS_END]
+    starts = [i for i, line in enumerate(lines) if line.strip() == start_line]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end_line]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
         raise ValueError(
-            f"{path} needs one line {RESULTS_START} and, below it, one line "
-            f"{RESULTS_END} around the generated results; found "
+            f"{path} needs one line {start_line} and, below it, one line "
+            f"{end_line} around the generated results; found "
             f"{len(starts)} start and {len(ends)} end lines"
             + (", end first" if starts and ends and ends[0] < starts[0] else "")
         )
