@@ -73,6 +73,18 @@ def _parse_tag(tag: str) -> Tuple[str, str]:
     return prefix, label
 
 
+def tag_labels(tag_names: Sequence[str]) -> List[str]:
+    """The entity types of BILUO tag names, in order of first appearance: the
+    inverse of `biluo_tag_names`.
+
+    tag_names (Sequence[str]): The tag names, e.g. ["O", "B-LOC", ...].
+    RETURNS (List[str]): The types, e.g. ["LOC", "PER"].
+    RAISES ValueError: A malformed tag name.
+    """
+    labels = (_parse_tag(tag)[1] for tag in tag_names)
+    return list(dict.fromkeys(label for label in labels if label))
+
+
 def biluo_constraints(tag_names: Sequence[str]) -> BILUOConstraints:
     """Build the masks of valid BILUO starts, transitions and ends.
 

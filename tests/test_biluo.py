@@ -12,6 +12,7 @@ from spacy_kd_ner.biluo import (
     biluo_tag_names,
     constrained_decode,
     tag_distributions,
+    tag_labels,
 )
 from spacy_kd_ner.models.crf import masked_potentials, viterbi_decode, viterbi_numpy
 
@@ -139,3 +140,12 @@ def test_biluo_constraints_dashed_lowercase_labels():
     assert not allowed("I-geo", "I-geo-loc")
     assert bool(constraints.start[idx["U-geo-loc"]])
     assert not bool(constraints.end[idx["I-geo-loc"]])
+
+
+def test_tag_labels_inverts_biluo_tag_names():
+    assert tag_labels(TAGS) == ["LOC", "PER"]
+    assert tag_labels(TAGS_2) == ["PER", "ORG"]
+    assert tag_labels(biluo_tag_names(["B", "A"])) == ["B", "A"]
+    assert tag_labels(["O"]) == []
+    with pytest.raises(ValueError, match="Malformed BILUO tag 'X-PER'"):
+        tag_labels(["O", "X-PER"])

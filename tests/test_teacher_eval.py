@@ -10,11 +10,18 @@ from spacy.training.iob_utils import biluo_tags_to_spans
 from typer.testing import CliRunner
 
 from spacy_kd_ner.annotate import annotate_corpus
-from spacy_kd_ner.annotated_corpus import AnnotateError, read_annotated
+from spacy_kd_ner.annotated_corpus import (
+    FORMAT,
+    AnnotateError,
+    ShardWriter,
+    read_annotated,
+)
 from spacy_kd_ner.doc_text import unannotated_copy
+from spacy_kd_ner.evaluation import EvaluationError, score_ner
 from spacy_kd_ner.scores import TeacherScoresError, set_teacher_scores
 from spacy_kd_ner.teacher_eval import (
     GoldMatchError,
+    evaluate_agreement,
     evaluate_annotations,
     match_gold,
     pseudo_label_doc,
@@ -254,3 +261,142 @@ def test_evaluate_annotations_verifies_the_shards(
     DocBin(docs=list(read_annotated(gold_path))[1:]).to_disk(shard)
     with pytest.raises(AnnotateError, match="shard-00000.spacy.*checksum"):
         evaluate_annotations(out)
+
+
+# Agreement without gold: a pipeline scored against the teacher's entities.
+# (words, gold BILUO, teacher's peak BILUO); the gold differs from the teacher
+# and is not read.
+AGREEMENT_DOCS = [
+    (
+        ["Peter", "Smith", "went", "to", "Paris"],
+        ["B-PER", "L-PER", "O", "O", "U-LOC"],
+        ["B-PER", "L-PER", "O", "O", "O"],
+    ),
+    (["Anna", "saw", "Rome"], ["U-PER", "O", "U-LOC"], ["U-LOC", "O", "U-LOC"]),
+    (["it", "rained"], ["O", "O"], ["U-PER", "O"]),
+]
+# The student is right by the gold everywhere. By the teacher: "Peter Smith"
+# PER and "Rome" LOC agree; "Paris" LOC and "Anna" PER are the student's
+# alone; "Anna" LOC and "it" PER the teacher's alone.
+STUDENT_PATTERNS = [
+    {"label": "PER", "pattern": [{"ORTH": "Peter"}, {"ORTH": "Smith"}]},
+    {"label": "LOC", "pattern": "Paris"},
+    {"label": "PER", "pattern": "Anna"},
+    {"label": "LOC", "pattern": "Rome"},
+]
+TEACHER_SHA = "0123456789abcdef"
+
+
+def _student(patterns=STUDENT_PATTERNS):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(patterns)
+    return nlp
+
+
+def _agreement_docs():
+    nlp = spacy.blank("en")
+    return [_doc(nlp, *doc) for doc in AGREEMENT_DOCS]
+
+
+@pytest.fixture
+def agreement_corpus(tmp_path):
+    """An annotated corpus of AGREEMENT_DOCS, written as `annotate` writes one."""
+    path = tmp_path / "annotated"
+    docs = _agreement_docs()
+    with ShardWriter(path) as writer:
+        state = {"format": FORMAT, "model_sha256": TEACHER_SHA, "tags": TAGS}
+        writer.begin({**state, "shard_size": 2})
+        for i in range(0, len(docs), 2):
+            writer.write(docs[i : i + 2])
+        writer.publish({"model": "teacher-a"}, {})
+    return path
+
+
+def test_evaluate_agreement_by_hand(agreement_corpus):
+    metrics = evaluate_agreement(_student(), agreement_corpus)
+    assert metrics["reference"] == "teacher"
+    assert metrics["teacher"] == "teacher-a"
+    assert metrics["teacher_sha256"] == TEACHER_SHA
+    assert metrics["source"] == str(agreement_corpus)
+    # tp 2, fp 2, fn 2; per type tp 1, fp 1, fn 1
+    assert metrics["n_gold_ents"] == 4 and metrics["n_pred_ents"] == 4
+    assert metrics["micro"]["p"] == pytest.approx(0.5)
+    assert metrics["micro"]["r"] == pytest.approx(0.5)
+    assert metrics["spacy"]["ents_f"] == pytest.approx(0.5)
+    for label in ("LOC", "PER"):
+        assert metrics["per_type"][label]["p"] == pytest.approx(0.5)
+        assert metrics["per_type"][label]["r"] == pytest.approx(0.5)
+        assert metrics["spacy"]["ents_per_type"][label]["r"] == pytest.approx(0.5)
+    # By the gold that the corpus also holds, the student is perfect.
+    assert score_ner(
+        [_student()(unannotated_copy(d.vocab, d)) for d in _agreement_docs()],
+        _agreement_docs(),
+    )["micro"]["f"] == pytest.approx(1.0)
+
+
+def test_evaluate_agreement_of_the_teacher_itself(agreement_corpus):
+    patterns = [
+        {"label": ent.label_, "pattern": [{"ORTH": t.text} for t in ent]}
+        for doc in _agreement_docs()
+        for ent in pseudo_label_doc(doc).ents
+    ]
+    metrics = evaluate_agreement(_student(patterns), agreement_corpus)
+    assert metrics["micro"]["f"] == 1.0 and metrics["spacy"]["ents_f"] == 1.0
+
+
+def test_evaluate_agreement_of_a_spacy_file_with_scores(tmp_path):
+    path = tmp_path / "scored.spacy"
+    DocBin(docs=_agreement_docs(), store_user_data=True).to_disk(path)
+    metrics = evaluate_agreement(_student(), path)
+    assert metrics["micro"]["f"] == pytest.approx(0.5)
+    assert metrics["teacher"] is None and metrics["teacher_sha256"] is None
+
+
+def test_evaluate_agreement_refuses_docs_without_teacher_scores(tmp_path, gold_path):
+    with pytest.raises(
+        EvaluationError, match=f"Doc 0 \\('Peter lives in London .'\\) of {gold_path} "
+    ):
+        evaluate_agreement(_student(), gold_path)
+
+
+def test_evaluate_agreement_refuses_other_labels(agreement_corpus):
+    student = _student(STUDENT_PATTERNS + [{"label": "ORG", "pattern": "IBM"}])
+    with pytest.raises(
+        EvaluationError,
+        match="predicts the labels \\['LOC', 'ORG', 'PER'\\], but the teacher of "
+        f"{agreement_corpus} tags \\['LOC', 'PER'\\]",
+    ):
+        evaluate_agreement(student, agreement_corpus)
+
+
+def test_evaluate_cli_against_the_teacher(tmp_path, agreement_corpus, gold_path):
+    from spacy_kd_ner.cli import kd_app
+
+    _student().to_disk(tmp_path / "student")
+    out = tmp_path / "agreement.json"
+    args = ["evaluate", str(tmp_path / "student")]
+    runner = CliRunner()
+    result = runner.invoke(
+        kd_app, args + [str(agreement_corpus), "--reference", "teacher", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"Reference: the teacher entities of {agreement_corpus}" in output
+    assert "(teacher: teacher-a)" in output
+    metrics = json.loads(out.read_text())
+    assert metrics["reference"] == "teacher" and metrics["teacher"] == "teacher-a"
+    assert metrics["teacher_sha256"] == TEACHER_SHA
+    assert metrics["micro"]["r"] == pytest.approx(0.5)
+    assert "run" in metrics
+    for data, message in [
+        (gold_path, f"{gold_path} has no teacher scores"),
+        (gold_path.parent, "not a complete annotated corpus"),
+    ]:
+        result = runner.invoke(kd_app, args + [str(data), "--reference", "teacher"])
+        assert result.exit_code == 1
+        assert message in " ".join(result.output.split())
+    # The default reference is the gold: the same corpus scores by its gold.
+    result = runner.invoke(kd_app, args + [str(agreement_corpus), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["reference"] == "gold" and metrics["micro"]["f"] == 1.0
