@@ -1,12 +1,15 @@
 """Run a trained teacher over a corpus once and keep its soft targets.
 
 ``annotate_corpus`` streams a ``.spacy`` corpus through a teacher pipeline
-(``transformer`` + ``kd_ner``) and writes the same docs, gold annotations
-untouched (docs without entity annotation stay without it), each carrying the
-teacher's per-token distribution over the ``kd_ner`` tags (float16, with the
-tag list; see ``scores.py``). Several teachers over the same tags (say, one
-fine-tuned per seed) make an ensemble: each token's distribution is the mean
-of theirs.
+and writes the same docs, gold annotations untouched (docs without entity
+annotation stay without it), each carrying the teacher's per-token
+distribution over its BILUO tags (float16, with the tag list; see
+``scores.py``). The teacher (``teachers.py``) is a pipeline with a ``kd_ner``
+component (``transformer`` + ``kd_ner``: its distributions), or any other
+pipeline that sets ``doc.ents`` (one-hot rows, optionally smoothed) or scored
+spans (soft rows), its labels mapped to the student's. Several teachers of
+one kind over the same tags (say, one fine-tuned per seed) make an ensemble:
+each token's distribution is the mean of theirs.
 
 The output is an annotated corpus (``annotated_corpus.py``): a directory of
 shards that spaCy's ``Corpus`` reads as one corpus (``--paths.train OUTPUT``),
@@ -15,7 +18,9 @@ shard size resumes from its last complete shard. The input files and the
 teachers are known by their content (sha256 of the files, of a teacher's
 pipeline directory), so a teacher replaced at the same path is another
 teacher: its run refuses the interrupted one's shards (or, with
-``overwrite``, starts afresh). A run that fails before it wrote a shard
+``overwrite``, starts afresh). How the distributions are made (the teacher's
+kind, labels, label map, smoothing: ``Teacher.record``) is in the manifest as
+``teacher`` and must match too. A run that fails before it wrote a shard
 (e.g. on an unreadable input) leaves no work directory behind; one that fails
 later keeps its shards for the next run to resume.
 
@@ -24,6 +29,7 @@ Memory stays flat: one input ``.spacy`` file and one shard of docs at a time.
 
 import hashlib
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -36,7 +42,6 @@ from typing import (
     List,
     Optional,
     Sequence,
-    Tuple,
     Union,
     cast,
 )
@@ -55,16 +60,19 @@ from .annotated_corpus import (
     file_id,
 )
 from .context import ContextSource, target_bounds
-from .doc_text import unannotated_copy
 from .docbins import count_docbin_docs, docbin_paths, read_docbins
-from .pipeline import EntityTaggerPipe
 from .pipelines import load_pipeline
 from .precision import check_precision, pipeline_precision, set_precision
 from .scores import set_teacher_scores
+from .teachers import (
+    Teacher,
+    TeacherOptions,
+    dropped_counts,
+    dropped_message,
+    make_teachers,
+)
 
 TeacherRef = Union[str, Path, Language]
-# A teacher pipeline and its kd_ner component.
-Teacher = Tuple[Language, EntityTaggerPipe]
 
 
 @dataclass
@@ -84,6 +92,12 @@ class AnnotateStats:
     size_bytes (int): Size of the output directory.
     tags (List[str]): The tag list of the stored distributions.
     precisions (List[str]): Each teacher's precision, "fp32" or "bf16".
+    teacher_kind (str): "kd_ner", "entities" or "spans" (`teachers.py`).
+    dropped_entities (Dict[str, int]): Entities (or spans) of the teachers
+        left out of the distributions, their label not in the tag list (or
+        not in the label map), per teacher label; of the docs this run
+        annotated (the shards it resumed were counted by the run that wrote
+        them).
     """
 
     docs_read: int = 0
@@ -98,6 +112,8 @@ class AnnotateStats:
     size_bytes: int = 0
     tags: List[str] = field(default_factory=list)
     precisions: List[str] = field(default_factory=list)
+    teacher_kind: str = ""
+    dropped_entities: Dict[str, int] = field(default_factory=dict)
 
     @property
     def docs_per_second(self) -> float:
@@ -105,38 +121,6 @@ class AnnotateStats:
         (of all the teachers of an ensemble)."""
         seconds = self.teacher_seconds or self.seconds
         return self.docs_annotated / seconds if seconds > 0 else 0.0
-
-
-def find_teacher_pipe(nlp: Language, name: Optional[str] = None) -> EntityTaggerPipe:
-    """The pipeline's kd_ner component: the one called `name`, or the only one.
-
-    nlp (Language): The teacher pipeline.
-    name (Optional[str]): The component's name.
-    RETURNS (EntityTaggerPipe): The component.
-    RAISES AnnotateError: No such component, one that is no kd_ner
-        component, or (without `name`) not exactly one kd_ner component.
-    """
-    if name is not None:
-        if name not in nlp.pipe_names:
-            raise AnnotateError(
-                f"The teacher pipeline has no component {name!r}; its components "
-                f"are {nlp.pipe_names}."
-            )
-        pipe = nlp.get_pipe(name)
-        if not isinstance(pipe, EntityTaggerPipe):
-            raise AnnotateError(
-                f"The component {name!r} of the teacher pipeline is a "
-                f"{type(pipe).__name__}, not a kd_ner component."
-            )
-        return pipe
-    pipes = [p for _, p in nlp.pipeline if isinstance(p, EntityTaggerPipe)]
-    if len(pipes) != 1:
-        raise AnnotateError(
-            f"The teacher pipeline must have exactly one kd_ner component to take "
-            f"the distributions from, found {len(pipes)} in {nlp.pipe_names}"
-            + ("; name one." if pipes else ".")
-        )
-    return pipes[0]
 
 
 def annotate_docs(
@@ -147,17 +131,22 @@ def annotate_docs(
     buffer_size: int = 1024,
     component: Optional[str] = None,
     context: Optional[ContextSource] = None,
+    options: TeacherOptions = TeacherOptions(),
 ) -> Iterator[Doc]:
     """Set the teacher's distributions on docs, lazily and in order.
 
-    Each doc's words go through the pipeline up to (not including) the kd_ner
-    component, whose scores become distributions over its `tag_names` stored
-    with `set_teacher_scores`. The docs themselves are not otherwise changed:
-    gold entities, or their absence, stay as they are. Within a buffer the
-    docs run sorted by length, so that batches waste little padding.
+    Each doc's words go through the teacher (`teachers.make_teacher`: a
+    pipeline up to its kd_ner component, or a whole pipeline that sets
+    entities or scored spans), whose distributions over its `tag_names` are
+    stored with `set_teacher_scores`. The docs themselves are not otherwise
+    changed: gold entities, or their absence, stay as they are. Within a
+    buffer the docs run sorted by length, so that batches waste little
+    padding. Entities the teacher drops (`TeacherOptions`) are counted in a
+    warning once the docs are done.
 
     nlp (Union[Language, Sequence[Language]]): The teacher pipeline, or
-        several over the same tags, whose distributions are averaged.
+        several of one kind over the same tags, whose distributions are
+        averaged.
     docs (Iterable[Doc]): The docs to annotate (in any vocab).
     batch_size (int): The batch size of `nlp.pipe` and of the kd_ner predict.
     buffer_size (int): How many docs to sort by length at a time.
@@ -166,48 +155,23 @@ def annotate_docs(
         doc (its sentence in the context of its source document) and keep
         the distributions of the doc's own tokens. The docs must be sentences
         of the source (see `context.py`).
+    options (TeacherOptions): How a pipeline without kd_ner teaches: labels,
+        label map, smoothing, spans key.
     YIELDS (Doc): The input docs, with teacher scores.
     """
     pipelines = [nlp] if isinstance(nlp, Language) else list(nlp)
     names = [str(i) for i in range(len(pipelines))]
-    teachers = teacher_pipes(pipelines, names, component)
+    teachers = make_teachers(pipelines, names, component=component, options=options)
     docs = iter(docs)
     while True:
         chunk = list(islice(docs, buffer_size))
         if not chunk:
-            return
+            break
         _annotate_chunk(teachers, chunk, batch_size, context=context)
         yield from chunk
-
-
-def teacher_pipes(
-    pipelines: Sequence[Language],
-    names: Sequence[str],
-    component: Optional[str] = None,
-) -> List[Teacher]:
-    """The kd_ner component of each teacher pipeline, checked to share one tag
-    list (an ensemble averages distributions over the same tags).
-
-    pipelines (Sequence[Language]): The teacher pipelines, at least one.
-    names (Sequence[str]): How errors name each pipeline (e.g. its path).
-    component (Optional[str]): The kd_ner component, if there are several.
-    RETURNS (List[Teacher]): (pipeline, component) per teacher.
-    RAISES AnnotateError: No pipelines, one without its kd_ner component
-        (`find_teacher_pipe`), or teachers over different tags.
-    """
-    if not pipelines:
-        raise AnnotateError("No teacher pipeline given.")
-    teachers = [(nlp, find_teacher_pipe(nlp, component)) for nlp in pipelines]
-    tags = teachers[0][1].tag_names
-    for name, (_, pipe) in zip(names, teachers):
-        if pipe.tag_names != tags:
-            raise AnnotateError(
-                f"The teachers predict different tags: {names[0]} has {tags}, "
-                f"{name} has {pipe.tag_names}. An ensemble averages "
-                f"distributions over one tag list: train its teachers with "
-                f"the same entity labels."
-            )
-    return teachers
+    dropped = dropped_counts(teachers)
+    if dropped:
+        warnings.warn(dropped_message(dropped), stacklevel=2)
 
 
 def _annotate_chunk(
@@ -221,16 +185,16 @@ def _annotate_chunk(
     called with the number of docs of each batch a teacher has run. With a
     `context`, the teachers read each doc's window doc and the distributions
     of its own tokens are kept."""
-    tags = teachers[0][1].tag_names
+    tags = teachers[0].tag_names
     non_empty = [doc for doc in docs if len(doc)]
     windows = [
         context.window_doc(doc) if context is not None else doc for doc in non_empty
     ]
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     inputs = [windows[i] for i in order]
-    total = _distributions(*teachers[0], inputs, batch_size, on_batch)
-    for nlp, pipe in teachers[1:]:
-        probs = _distributions(nlp, pipe, inputs, batch_size, on_batch)
+    total = teachers[0].distributions(inputs, batch_size, on_batch)
+    for teacher in teachers[1:]:
+        probs = teacher.distributions(inputs, batch_size, on_batch)
         total = [a + b for a, b in zip(total, probs)]
     for i, summed in zip(order, total):
         start, end = (
@@ -248,34 +212,6 @@ def _annotate_chunk(
         on_batch(n_empty * len(teachers))
 
 
-def _distributions(
-    nlp: Language,
-    pipe: EntityTaggerPipe,
-    docs: List[Doc],
-    batch_size: int,
-    on_batch: Optional[Callable[[int], Any]] = None,
-) -> List[numpy.ndarray]:
-    """One teacher's distributions over its tags for non-empty docs, in order:
-    the words run through the pipeline up to (not including) the kd_ner
-    component, then through its `predict` and `distributions`."""
-    names = nlp.pipe_names
-    disable = names[names.index(pipe.name) :]
-    inputs = (unannotated_copy(nlp.vocab, doc) for doc in docs)
-    processed = nlp.pipe(inputs, batch_size=batch_size, disable=disable)
-    ops = pipe.model.ops
-    result: List[numpy.ndarray] = []
-    for _ in range(0, len(docs), batch_size):
-        batch = list(islice(processed, batch_size))
-        scores = [ops.to_numpy(s) for s in pipe.predict(batch)]
-        result.extend(
-            numpy.asarray(ops.to_numpy(p), dtype="float32")
-            for p in pipe.distributions(scores)
-        )
-        if on_batch is not None:
-            on_batch(len(batch))
-    return result
-
-
 def annotate_corpus(
     model: Union[TeacherRef, Sequence[TeacherRef]],
     input_path: Union[str, Path],
@@ -288,12 +224,13 @@ def annotate_corpus(
     progress: bool = False,
     context: Optional[ContextSource] = None,
     precision: Optional[str] = None,
+    options: TeacherOptions = TeacherOptions(),
 ) -> AnnotateStats:
     """Annotate a corpus with a teacher's per-token distributions.
 
     model (Union[TeacherRef, Sequence[TeacherRef]]): The teacher pipeline or
-        its path; or several, over the same tags, whose distributions are
-        averaged (an ensemble).
+        its path; or several, of one kind over the same tags, whose
+        distributions are averaged (an ensemble).
     input_path (Union[str, Path]): A .spacy file or a directory of them
         (`docbins.docbin_paths`).
     output_path (Union[str, Path]): The output directory of shards.
@@ -306,10 +243,14 @@ def annotate_corpus(
         source document (see `annotate_docs`).
     precision (Optional[str]): The teachers' precision on the CPU, "fp32",
         "bf16" or "auto" (`precision.set_precision`); None keeps their own.
-    RETURNS (AnnotateStats): The counts.
+    options (TeacherOptions): How a pipeline without kd_ner teaches: labels,
+        label map, smoothing, spans key (`teachers.py`).
+    RETURNS (AnnotateStats): The counts, the dropped entities among them.
     RAISES AnnotateError: Bad sizes, an input without docs to read or with an
         unreadable file (named), an output inside the input or the input
-        inside the output, teachers that disagree on their tags, an output
+        inside the output, a teacher that `teachers.make_teachers` refuses
+        (no labels, options for a kd_ner teacher, teachers of different
+        kinds or over different tags), an output
         that `ShardWriter` refuses (another run writes it, `check_output`, an
         interrupted run with another input, teacher or shard size), or an
         input that changed during the run.
@@ -337,16 +278,18 @@ def annotate_corpus(
             for teacher in pipelines:
                 set_precision(teacher, precision)
         model_ids = [_model_id(r, nlp) for r, nlp in zip(refs, pipelines)]
-        teachers = teacher_pipes(pipelines, model_ids, component)
+        teachers = make_teachers(
+            pipelines, model_ids, component=component, options=options
+        )
         hashes = [teacher_sha256(r, nlp) for r, nlp in zip(refs, pipelines)]
-        nlp, pipe = teachers[0]
-        tags = pipe.tag_names
+        tags = teachers[0].tag_names
         writer.begin(
             {
                 "format": FORMAT,
                 "input": input_ids,
                 "model_sha256": hashes[0] if len(hashes) == 1 else hashes,
-                "component": pipe.name,
+                "component": teachers[0].component,
+                "teacher": teachers[0].record(),
                 "tags": tags,
                 "shard_size": shard_size,
                 "context": None
@@ -357,7 +300,8 @@ def annotate_corpus(
         stats = AnnotateStats(
             docs_read=n_total,
             tags=list(tags),
-            precisions=[pipeline_precision(teacher) for teacher, _ in teachers],
+            precisions=[pipeline_precision(t.nlp) for t in teachers],
+            teacher_kind=teachers[0].kind,
         )
         _annotate_shards(writer, teachers, files, stats, batch_size, progress, context)
         if stats.docs_written != n_total:
@@ -402,7 +346,7 @@ def _annotate_shards(
             bar.update(n)
 
     try:
-        docs = read_docbins(files, teachers[0][0].vocab)
+        docs = read_docbins(files, teachers[0].nlp.vocab)
         for _ in range(-(-n_total // shard_size)):
             chunk = list(islice(docs, shard_size))
             if writer.can_resume():
@@ -423,6 +367,7 @@ def _annotate_shards(
     stats.docs_with_gold = totals["n_docs_with_gold"]
     stats.shards = len(writer.shards)
     stats.shards_resumed = writer.n_resumed
+    stats.dropped_entities = dropped_counts(teachers)
 
 
 def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:

@@ -469,6 +469,8 @@ def _has_shards(work: Path) -> bool:
 
 _CHANGES = {
     "model_sha256": "the teacher changed (its files' content differs)",
+    "teacher": "the teacher's settings changed (its kind, labels, label map or "
+    "label smoothing)",
     "input": "the input changed (its content differs)",
     "merged": "the merged inputs or their weights changed",
 }

@@ -9,7 +9,9 @@ from wasabi import msg
 
 from ..annotate import AnnotateStats, annotate_corpus, stats_dict
 from ..context import ContextSource
+from ..label_map import parse_label_map
 from ..provenance import run_record
+from ..teachers import TeacherOptions, dropped_message
 from ._app import kd_app
 from ._util import (
     annotated_output_arg,
@@ -27,8 +29,9 @@ from ._util import (
 def annotate_cli(
     model: str = Arg(
         ...,
-        help="Trained teacher pipeline (name or path); several, comma-separated, "
-        "for an ensemble",
+        help="Teacher pipeline (name or path): one with a kd_ner component, or "
+        "any that sets doc.ents (or scored spans, --spans-key); several, "
+        "comma-separated, of one kind, for an ensemble",
     ),
     input_path: Path = Arg(
         ...,
@@ -62,6 +65,33 @@ def annotate_cli(
         help="The teachers' precision on the CPU: fp32, bf16 or auto (bf16 where "
         "the CPU has AMX or AVX512-BF16); default: the teachers' own",
     ),
+    labels: Optional[str] = Opt(
+        None,
+        "--labels",
+        help="Without kd_ner: the entity labels of the tag list, comma-separated "
+        "(the student's; default: the mapped labels of the teacher's entity "
+        "components); entities with other labels are dropped and counted",
+    ),
+    label_map: Optional[str] = Opt(
+        None,
+        "--label-map",
+        help="Without kd_ner: the teacher's labels mapped to the student's, "
+        "FROM=TO,FROM2=TO2 (e.g. PERSON=PER,GPE=LOC,ORG=ORG); entities with "
+        "labels it does not name are dropped and counted",
+    ),
+    label_smoothing: float = Opt(
+        0.0,
+        "--label-smoothing",
+        help="Without kd_ner: EPS in [0, 0.5); each token's tag gets 1-EPS, the "
+        "other tags share EPS",
+    ),
+    spans_key: Optional[str] = Opt(
+        None,
+        "--spans-key",
+        help="Without kd_ner: read the teacher's scored spans from "
+        'doc.spans[KEY] (attrs["scores"], as spancat sets them) as soft targets '
+        "instead of doc.ents",
+    ),
     stats_path: Optional[Path] = Opt(
         None,
         "--stats",
@@ -77,9 +107,14 @@ def annotate_cli(
     write it back as a directory of .spacy shards in which every doc keeps its
     gold annotations (docs without entities stay without) and every token
     carries the teacher's distribution over the kd_ner tags (float16, with the
-    tag list). Several teachers, comma-separated (e.g. one fine-tuned per
-    seed), make an ensemble: each token gets the mean of their distributions;
-    they must share the kd_ner tags. Use the directory as a training corpus
+    tag list). A pipeline without kd_ner that sets doc.ents (spaCy's ner, an
+    entity_ruler, an LLM component) teaches one-hot rows of its entities'
+    BILUO tags over --labels (default: its entity components' labels), its
+    labels mapped by --label-map, optionally smoothed (--label-smoothing);
+    with --spans-key, its scored spans become soft rows. Several teachers,
+    comma-separated (e.g. one fine-tuned per seed), make an ensemble: each
+    token gets the mean of their distributions; they must be of one kind and
+    share their tags. Use the directory as a training corpus
     path. The manifest is written last and the directory appears only when
     complete; an interrupted run resumes from its last complete shard. With
     --context-source, the teachers read each doc (a sentence) inside the
@@ -95,6 +130,12 @@ def annotate_cli(
         if context_source is None
         else ContextSource.from_disk(context_source, context_window)
     )
+    options = TeacherOptions(
+        labels=None if labels is None else tuple(split_commas(labels, "label")),
+        label_map=None if label_map is None else parse_label_map(label_map),
+        label_smoothing=label_smoothing,
+        spans_key=spans_key,
+    )
     stats = annotate_corpus(
         split_commas(model, "pipeline name"),
         input_path,
@@ -106,6 +147,7 @@ def annotate_cli(
         progress=True,
         context=context,
         precision=precision,
+        options=options,
     )
     print_stats(stats, output_path)
     if stats_path is not None:
@@ -122,12 +164,18 @@ def print_stats(stats: AnnotateStats, output_path: Path) -> None:
         ("  with gold entities", f"{stats.docs_with_gold:,}"),
         ("tokens", f"{stats.tokens:,}"),
         ("shards", f"{stats.shards:,} ({stats.shards_resumed:,} resumed)"),
+        ("teacher", stats.teacher_kind),
         ("tags", f"{len(stats.tags)}"),
         ("docs/s (teacher)", f"{stats.docs_per_second:,.1f}"),
         ("precision", ", ".join(stats.precisions)),
         ("size", f"{stats.size_bytes / 2**20:.1f} MiB"),
     ]
+    rows.extend(
+        (f"dropped {label}", f"{n:,}") for label, n in stats.dropped_entities.items()
+    )
     msg.table(rows, aligns=("l", "r"))
+    if stats.dropped_entities:
+        msg.warn(dropped_message(stats.dropped_entities))
     msg.good(
         f"Annotated {stats.docs_annotated:,} docs in {stats.seconds:.1f}s -> "
         f"{output_path}"
