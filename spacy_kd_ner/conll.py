@@ -23,23 +23,25 @@ given; a byte that does not decode is a `ConllFormatError` naming the file,
 the line and the byte offset.
 """
 
-import codecs
-import re
-from collections import Counter
-from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 
+from .conversion import (
+    TAG_RE,
+    ConversionStats,
+    InputFormatError,
+    read_lines,
+    write_checked_docbin,
+)
 from .docbins import read_corpus
-from .errors import KdNerError
 
 DOCSTART = "-DOCSTART-"
-TAG_RE = re.compile(r"^(?:O|[BILUES]-\S+)$")
 TAG_FORMS = "O, or B-, I-, L-, U-, E- or S- and a type"
 # The phrase types of CoNLL-2000 chunking, as CoNLL-2003's third column uses
 # them: a column of tags over these types only holds chunks, not entities.
@@ -49,170 +51,24 @@ CHUNK_TYPES = frozenset(
 # IOBES prefixes as their BILUO equivalents.
 IOBES_TO_BILUO = {"E": "L", "S": "U"}
 USER_DATA_KEYS = ("conll_doc", "conll_sent", "conll_line")
-SPLITS = ("train", "dev", "test")
+# The token lines `looks_like_conll` reads.
+SNIFF_LINES = 10
 
 
-class ConllFormatError(KdNerError, ValueError):
+class ConllFormatError(InputFormatError):
     """A CoNLL file that cannot be read. The message names the file and, where
     one line is at fault, its 1-based number and the line."""
 
-    def __init__(
-        self,
-        path: Union[str, Path],
-        line_no: Optional[int],
-        line: Optional[str],
-        reason: str,
-    ):
-        self.path = str(path)
-        self.line_no = line_no
-        self.line = line
-        self.reason = reason
-        if line_no is None:
-            message = f"{self.path}: {reason}"
-        else:
-            message = f"{self.path}:{line_no}: {reason}: {line!r}"
-        super().__init__(message)
-
-
-class ConversionMismatchError(RuntimeError):
-    """The DocBin that was written does not hold what was read."""
-
-
-@dataclass
-class ConversionStats:
-    """Counts of a CoNLL file (what was read) or of a DocBin (what was written).
-
-    sentences (int): Sentences, one Doc each.
-    tokens (int): Tokens.
-    entities (int): Entities of any type.
-    docstarts (Optional[int]): ``-DOCSTART-`` lines followed by at least one
-        sentence (lines after the last sentence of a file mark no document);
-        None for Docs that do not record them (a DocBin written without user
-        data).
-    entities_per_type (Dict[str, int]): Entities per label.
-    ner_column (Optional[int]): The 0-based column the tags were read from;
-        None where unknown (a DocBin, a file without token lines). Not
-        compared.
-    """
-
-    sentences: int = 0
-    tokens: int = 0
-    entities: int = 0
-    docstarts: Optional[int] = 0
-    entities_per_type: Dict[str, int] = field(default_factory=dict)
-    ner_column: Optional[int] = field(default=None, compare=False)
-
-    def add_entity(self, label: str) -> None:
-        self.entities += 1
-        self.entities_per_type[label] = self.entities_per_type.get(label, 0) + 1
-
-    def matches(self, other: "ConversionStats") -> bool:
-        """Whether two counts agree; `docstarts` only where both know it."""
-        return (
-            self.sentences == other.sentences
-            and self.tokens == other.tokens
-            and self.entities == other.entities
-            and self.entities_per_type == other.entities_per_type
-            and (
-                self.docstarts is None
-                or other.docstarts is None
-                or self.docstarts == other.docstarts
-            )
-        )
-
-    def to_dict(self) -> Dict[str, object]:
-        return {
-            "sentences": self.sentences,
-            "tokens": self.tokens,
-            "entities": self.entities,
-            "docstarts": self.docstarts,
-            "entities_per_type": dict(sorted(self.entities_per_type.items())),
-        }
-
-    @classmethod
-    def from_docs(cls, docs: Iterable[Doc]) -> "ConversionStats":
-        """Count sentences, tokens and entities of Docs made by `read_conll`;
-        `docstarts` comes from their ``user_data["conll_doc"]`` (None where no
-        Doc has it).
-
-        docs (Iterable[Doc]): The documents.
-        RETURNS (ConversionStats): The counts.
-        """
-        stats = cls(docstarts=None)
-        labels: Counter = Counter()
-        for doc in docs:
-            stats.sentences += 1
-            stats.tokens += len(doc)
-            labels.update(ent.label_ for ent in doc.ents)
-            doc_index = doc.user_data.get("conll_doc")
-            if doc_index is not None:
-                stats.docstarts = max(stats.docstarts or 0, doc_index)
-        stats.entities = sum(labels.values())
-        stats.entities_per_type = dict(sorted(labels.items()))
-        return stats
-
-
-def _decode_error(
-    path: Path, encoding: str, error: UnicodeDecodeError
-) -> ConllFormatError:
-    """Locate the first line of `path` that does not decode: its number, the
-    bytes at fault and their offset in the file."""
-    offset = 0
-    with path.open("rb") as file_:
-        for line_no, raw in enumerate(file_, start=1):
-            try:
-                raw.decode(_codec(encoding) if line_no == 1 else encoding)
-            except UnicodeDecodeError as err:
-                bad = raw[err.start : err.end]
-                line = raw.decode(encoding, "backslashreplace").rstrip("\r\n")
-                return ConllFormatError(
-                    path,
-                    line_no,
-                    line,
-                    f"not {encoding} text: byte {bad.hex(' ')} at byte offset "
-                    f"{offset + err.start} of the file does not decode; re-encode "
-                    f"the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) or give "
-                    f"its encoding (--encoding latin-1)",
-                )
-            offset += len(raw)
-    return ConllFormatError(
-        path, None, None, f"not {encoding} text ({error}); give its encoding"
-    )
-
-
-def _codec(encoding: str) -> str:
-    """The codec to open a file of `encoding` with: UTF-8 drops a byte order
-    mark."""
-    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-
-
-def _lines(path: Path, encoding: str) -> Iterator[Tuple[int, str]]:
-    """Yield (1-based line number, line without its end) of a text file;
-    universal newlines handle CRLF. RAISES ConllFormatError: a byte that does
-    not decode."""
-    try:
-        codec = _codec(encoding)
-    except LookupError:
-        raise ConllFormatError(
-            path, None, None, f"unknown encoding {encoding!r}"
-        ) from None
-    try:
-        with path.open("r", encoding=codec) as file_:
-            for line_no, raw in enumerate(file_, start=1):
-                yield line_no, raw.rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise _decode_error(path, encoding, err) from None
-
 
 def _token_lines(
-    path: Path, encoding: str
+    path: Path, lines: Iterable[Tuple[int, str]]
 ) -> Iterator[Tuple[int, str, Optional[List[str]]]]:
-    """Yield (line number, line, columns) of each line: columns None for a
-    blank line, ``[DOCSTART, ...]`` for a document boundary. RAISES
-    ConllFormatError: a token line with fewer than 2 columns, or with another
-    number of columns than the file's first token line."""
+    """Yield (line number, line, columns) of each line of `path`: columns
+    None for a blank line, ``[DOCSTART, ...]`` for a document boundary.
+    RAISES ConllFormatError: a token line with fewer than 2 columns, or with
+    another number of columns than the file's first token line."""
     n_columns = 0
-    for line_no, line in _lines(path, encoding):
+    for line_no, line in lines:
         if not line.strip():
             yield line_no, line, None
             continue
@@ -241,6 +97,38 @@ def _token_lines(
         yield line_no, line, columns
 
 
+def _file_lines(path: Path, encoding: str) -> Iterator[Tuple[int, str]]:
+    return read_lines(path, encoding, ConllFormatError)
+
+
+# Per column after the word: the first (line number, line, value) that is not
+# a tag, and the types of its tags.
+_ColumnScan = Tuple[int, Dict[int, Tuple[int, str, str]], Dict[int, Set[str]]]
+
+
+def _scan_columns(path: Path, lines: Iterable[Tuple[int, str]]) -> _ColumnScan:
+    """The number of columns of `lines`' token lines (0 without any), and
+    per column after the word its first value that is not a tag and the types
+    of its tags. RAISES ConllFormatError: a malformed line."""
+    not_tag: Dict[int, Tuple[int, str, str]] = {}
+    types: Dict[int, Set[str]] = {}
+    n_columns = 0
+    for line_no, line, columns in _token_lines(path, lines):
+        if columns is None or columns[0] == DOCSTART:
+            continue
+        n_columns = len(columns)
+        for i in range(1, n_columns):
+            if i in not_tag:
+                continue
+            value = columns[i]
+            if TAG_RE.match(value):
+                if value != "O":
+                    types.setdefault(i, set()).add(value.split("-", 1)[1])
+            else:
+                not_tag[i] = (line_no, line, value)
+    return n_columns, not_tag, types
+
+
 def detect_ner_column(path: Union[str, Path], *, encoding: str = "utf-8") -> int:
     """Find the NER column of a CoNLL file: the last column (after the word)
     whose values are all tags and that is not a chunk column (tags over
@@ -254,24 +142,7 @@ def detect_ner_column(path: Union[str, Path], *, encoding: str = "utf-8") -> int
         malformed line.
     """
     path = Path(path)
-    # Per column: the first (line number, line, value) that is not a tag, and
-    # the types of its tags.
-    not_tag: Dict[int, Tuple[int, str, str]] = {}
-    types: Dict[int, Set[str]] = {}
-    n_columns = 0
-    for line_no, line, columns in _token_lines(path, encoding):
-        if columns is None or columns[0] == DOCSTART:
-            continue
-        n_columns = len(columns)
-        for i in range(1, n_columns):
-            if i in not_tag:
-                continue
-            value = columns[i]
-            if TAG_RE.match(value):
-                if value != "O":
-                    types.setdefault(i, set()).add(value.split("-", 1)[1])
-            else:
-                not_tag[i] = (line_no, line, value)
+    n_columns, not_tag, types = _scan_columns(path, _file_lines(path, encoding))
     if not n_columns:
         return -1
     tag_columns = [i for i in range(1, n_columns) if i not in not_tag]
@@ -297,6 +168,52 @@ def detect_ner_column(path: Union[str, Path], *, encoding: str = "utf-8") -> int
         line,
         f"no NER column: the last column holds {value!r}, which is not a tag "
         f"({TAG_FORMS}), and no other column holds only tags",
+    )
+
+
+def looks_like_conll(
+    path: Union[str, Path], *, encoding: str = "utf-8"
+) -> Tuple[bool, str]:
+    """Whether a file looks like CoNLL columns: its first `SNIFF_LINES` token
+    lines (not blank, not ``-DOCSTART-``) have one number of columns, at
+    least 2, and a column after the word holds only tags there (NER or chunk
+    tags: `read_conll` then names a line at fault, or the missing NER
+    column). A file without token lines counts as CoNLL (`read_conll` finds
+    no sentence in it).
+
+    path (Union[str, Path]): The file.
+    encoding (str): Its encoding.
+    RETURNS (Tuple[bool, str]): Whether it does, and why.
+    RAISES ConllFormatError: Bytes of those lines that do not decode.
+    """
+    path = Path(path)
+    sample = islice(
+        (
+            (line_no, line)
+            for line_no, line in _file_lines(path, encoding)
+            if line.strip() and line.split()[0] != DOCSTART
+        ),
+        SNIFF_LINES,
+    )
+    # Decoded first, so that an encoding error is raised, not taken for
+    # another format.
+    sample_lines = list(sample)
+    try:
+        n_columns, not_tag, _ = _scan_columns(path, sample_lines)
+    except ConllFormatError as err:
+        return False, f"not CoNLL columns: line {err.line_no}: {err.reason}"
+    if not n_columns:
+        return True, "no token lines"
+    tag_columns = [i for i in range(1, n_columns) if i not in not_tag]
+    if tag_columns:
+        return True, (
+            f"{n_columns} columns, column {tag_columns[-1]} holds tags in its "
+            f"first {len(sample_lines)} token lines"
+        )
+    line_no, _, value = not_tag[n_columns - 1]
+    return False, (
+        f"not CoNLL columns: no column after the word holds only tags (line "
+        f"{line_no}: {value!r})"
     )
 
 
@@ -355,7 +272,7 @@ def _read_sentences(
     first_line = 0
     docstarts = 0
     column = 0
-    for line_no, line, columns in _token_lines(path, encoding):
+    for line_no, line, columns in _token_lines(path, _file_lines(path, encoding)):
         if columns is None or columns[0] == DOCSTART:
             if words:
                 yield words, tags, docstarts, first_line, column
@@ -414,7 +331,7 @@ def read_conll(
     sentences = _read_sentences(path, ner_column, encoding)
     for i, (words, tags, docstarts, line_no, column) in enumerate(sentences):
         if stats is not None:
-            stats.sentences += 1
+            stats.docs += 1
             stats.tokens += len(words)
             stats.docstarts = docstarts
             stats.ner_column = column
@@ -441,18 +358,6 @@ def read_docbin(path: Union[str, Path], vocab: Optional[Vocab] = None) -> Iterat
     if vocab is None:
         vocab = spacy.blank("en").vocab
     yield from read_corpus(path, vocab)
-
-
-def docbin_stats(
-    path: Union[str, Path], vocab: Optional[Vocab] = None
-) -> ConversionStats:
-    """Count what a ``.spacy`` file written by `convert_conll` holds.
-
-    path (Union[str, Path]): The DocBin file.
-    vocab (Optional[Vocab]): By default that of ``spacy.blank("en")``.
-    RETURNS (ConversionStats): The counts.
-    """
-    return ConversionStats.from_docs(read_docbin(path, vocab))
 
 
 def convert_conll(
@@ -512,80 +417,29 @@ def convert_conll_counts(
 
     RETURNS (Tuple[ConversionStats, ConversionStats]): (read, written).
     """
-    input_path = Path(input_path)
-    output_path = Path(output_path)
     if vocab is None:
         vocab = spacy.blank("en").vocab
     read = ConversionStats()
-    doc_bin = DocBin(store_user_data=store_user_data)
     docs = read_conll(
         input_path, vocab, stats=read, ner_column=ner_column, encoding=encoding
     )
-    for doc in docs:
-        doc_bin.add(doc)
-    if not read.sentences:
-        raise ConllFormatError(
+
+    def no_docs() -> ConllFormatError:
+        return ConllFormatError(
             input_path,
             None,
             None,
             "no sentences to convert (the file is empty or holds only blank and "
             "-DOCSTART- lines); nothing written",
         )
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    doc_bin.to_disk(output_path)
-    written = docbin_stats(output_path, vocab)
-    written.ner_column = read.ner_column
-    if not written.matches(read):
-        raise ConversionMismatchError(
-            f"{output_path} does not hold what was read from {input_path}: "
-            f"read {read.to_dict()}, wrote {written.to_dict()}"
-        )
+
+    written = write_checked_docbin(
+        docs,
+        read,
+        input_path,
+        output_path,
+        vocab=vocab,
+        store_user_data=store_user_data,
+        no_docs=no_docs,
+    )
     return read, written
-
-
-def missing_splits(input_path: Union[str, Path]) -> List[Path]:
-    """The split files (``train.txt``, ``dev.txt``, ``test.txt``) missing from
-    a directory that holds at least one of them.
-
-    input_path (Union[str, Path]): A CoNLL file or directory.
-    RETURNS (List[Path]): The missing files; empty for a file, or for a
-        directory without any split file (its files are not splits).
-    """
-    input_path = Path(input_path)
-    if not input_path.is_dir():
-        return []
-    paths = [input_path / f"{split}.txt" for split in SPLITS]
-    if not any(path.is_file() for path in paths):
-        return []
-    return [path for path in paths if not path.is_file()]
-
-
-def conversion_plan(
-    input_path: Union[str, Path], output_path: Union[str, Path]
-) -> List[Tuple[Path, Path]]:
-    """Pair each input file with the ``.spacy`` file it converts to.
-
-    input_path (Union[str, Path]): A CoNLL file, or a directory whose ``*.txt``
-        files are converted.
-    output_path (Union[str, Path]): For a file, the ``.spacy`` file to write
-        (or an existing directory to write ``<stem>.spacy`` into); for a
-        directory, the directory to write ``<stem>.spacy`` files into.
-    RETURNS (List[Tuple[Path, Path]]): (input file, output file) pairs.
-    """
-    input_path = Path(input_path)
-    output_path = Path(output_path)
-    if not input_path.exists():
-        raise FileNotFoundError(f"Input path not found: {input_path}")
-    if input_path.is_dir():
-        inputs = sorted(p for p in input_path.glob("*.txt") if p.is_file())
-        if not inputs:
-            raise FileNotFoundError(f"No *.txt files in directory {input_path}")
-        if output_path.exists() and not output_path.is_dir():
-            raise ValueError(
-                f"Output path {output_path} is a file, but the input {input_path} "
-                f"is a directory: give a directory to write <stem>.spacy files into"
-            )
-        return [(p, output_path / f"{p.stem}.spacy") for p in inputs]
-    if output_path.is_dir():
-        return [(input_path, output_path / f"{input_path.stem}.spacy")]
-    return [(input_path, output_path)]

@@ -69,7 +69,7 @@ def test_bug_keeps_its_traceback(bad_conll, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(convert_module, "convert_conll_counts", broken)
+    monkeypatch.setattr(convert_module, "convert_file", broken)
     result = CliRunner().invoke(kd_app, ["convert", str(bad_conll), str(tmp_path)])
     assert isinstance(result.exception, RuntimeError)
 

@@ -6,14 +6,13 @@ from spacy.tokens import DocBin
 
 from spacy_kd_ner.conll import (
     ConllFormatError,
-    ConversionStats,
-    conversion_plan,
     convert_conll,
     convert_conll_counts,
-    docbin_stats,
     read_conll,
     read_docbin,
 )
+from spacy_kd_ner.conversion import ConversionStats, docbin_stats
+from spacy_kd_ner.formats import conversion_plan
 
 # The data lies in ../shared beside the repository (never inside it).
 CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
@@ -97,7 +96,7 @@ def test_read_conll(tmp_path, vocab, text, newline):
     assert all(not doc[-1].whitespace_ for doc in docs)
     expected_docstarts = 1 if text is IOB2_4COL else 2
     assert stats == ConversionStats(
-        sentences=3,
+        docs=3,
         tokens=9,
         entities=4,
         docstarts=expected_docstarts,
@@ -188,11 +187,13 @@ def test_convert_conll_round_trip(tmp_path, vocab):
     output = tmp_path / "out" / "data.spacy"
     stats = convert_conll(path, output, vocab=vocab)
     assert stats.to_dict() == {
-        "sentences": 3,
+        "docs": 3,
         "tokens": 9,
         "entities": 4,
         "docstarts": 1,
         "entities_per_type": {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 1},
+        "unlabeled": 0,
+        "skipped": {},
     }
     docs = list(DocBin().from_disk(output).get_docs(vocab))
     assert [[t.text for t in doc] for doc in docs] == WORDS
@@ -262,7 +263,7 @@ def test_convert_cli(tmp_path, capsys):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "a.txt" in out and "b.txt" in out
-    assert "sentences" in out and "PER" in out
+    assert "docs" in out and "PER" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "a.spacy",
         "b.spacy",
@@ -285,7 +286,7 @@ def test_convert_real_conll2003(tmp_path, vocab, split):
     read, written = convert_conll_counts(path, tmp_path / f"{split}.spacy", vocab=vocab)
     sents, tokens, n_ents, per, org, loc, misc, docstarts = EXPECTED[split]
     expected = ConversionStats(
-        sentences=sents,
+        docs=sents,
         tokens=tokens,
         entities=n_ents,
         docstarts=docstarts,

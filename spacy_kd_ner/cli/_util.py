@@ -3,6 +3,7 @@ several commands take with one meaning (each call makes a fresh typer
 parameter), and `fail_on_known_errors`, which every command wears."""
 
 import functools
+import sys
 from typing import Any, Callable, List, Tuple, Type, TypeVar, cast
 
 from spacy.cli._util import Arg, Opt
@@ -18,7 +19,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail_on_known_errors(func: F) -> F:
     """Decorate a command function (below `@kd_app.command`): an exception of
-    `KNOWN_ERRORS` is printed as its message (`msg.fail`) and exits with
+    `KNOWN_ERRORS` is printed as its message (`msg.fail` of its first line,
+    the lines after it as they are, a list of bad records say) and exits with
     status 1; any other exception propagates with its traceback. The
     signature, which typer reads, is the function's own.
 
@@ -31,7 +33,11 @@ def fail_on_known_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except KNOWN_ERRORS as err:
-            msg.fail(str(err), exits=1)
+            title, _, details = str(err).partition("\n")
+            msg.fail(title)
+            if details:
+                print(details)
+            sys.exit(1)
 
     return cast(F, wrapper)
 
