@@ -99,3 +99,12 @@ def test_docs_project_md_is_what_spacy_project_document_writes(tmp_path):
     rendered = tmp_path / "project.md"
     project_document(ROOT, rendered)
     assert (ROOT / "docs" / "project.md").read_text() == rendered.read_text()
+
+
+def test_no_paths_joined_by_interpolation():
+    # Two bare "${vars.x}" items in a row come out of weasel's interpolation
+    # as one "a, b" path (a missing dependency, or an output never checked).
+    interpolated = load_project_config(ROOT)
+    for command in interpolated["commands"]:
+        for path in [*command.get("deps", []), *command.get("outputs", [])]:
+            assert ", " not in path, (command["name"], path)
