@@ -8,12 +8,13 @@ under one directory (``--dir``, `vars.distill_dir`):
     DIR/training/teacher/model-best                     teacher (fine-tuned)
     DIR/annotated/{labeled,unlabeled[,test]}/           annotate
     DIR/training/{student-baseline,student-kd-pl,spacy-ner}/model-best
+    DIR/packages/                                       the student's wheel
 
 and writes its scores under ``--results``: ``<model>.json`` (per-type
 scores on test, when there is a test set), ``train/<model>.json`` (training
 time, dev scores), ``annotate/<part>.json`` and ``agreement-<part>.json``
-(the student scored against the teacher's entities, no gold needed), each
-with its run record.
+(the student scored against the teacher's entities, no gold needed) and
+``speed.json`` (`kd-ner benchmark`), each with its run record.
 
 spaCy projects have no conditionals, so the steps that depend on what the
 user has (a test set or not; a transformer to fine-tune or a pipeline that
@@ -242,6 +243,35 @@ def agreement(
         run(kd_ner("evaluate", str(student), str(directory / "annotated" / part),
                    "--reference", "teacher", "--output", str(output),
                    "--gpu-id", str(gpu_id)))  # fmt: skip
+
+
+@app.command()
+def benchmark(
+    pipeline: str = typer.Option("", help="The teacher pipeline ('' fine-tuned)"),
+    threads: int = typer.Option(2, min=1, help="Threads of each pipeline"),
+    directory: Path = dir_option(),
+    results: Path = results_option(),
+) -> None:
+    """Words/s of the kd-pl student, spaCy's `ner` and the teacher (the
+    teacher in bf16 too where it has the precision setting, i.e. when
+    fine-tuned here) on the test set, or on the dev set without one, side by
+    side: `kd-ner benchmark` into `<results>/speed.json`."""
+    training = directory / "training"
+    data = test_corpus(directory) or directory / "corpus" / "dev.spacy"
+    models = {
+        "student": training / "student-kd-pl" / "model-best",
+        "spacy-ner": training / "spacy-ner" / "model-best",
+        "teacher": Path(teacher_path(directory, pipeline)),
+    }
+    args = [str(data)]
+    for name, path in models.items():
+        args += ["--model", f"{name}={path}"]
+    if not pipeline:
+        args += ["--bf16", "teacher"]
+    args += ["--batch-sizes", "1,32,128", "--n-runs", "3", "--threads", str(threads),
+             "--max-docs", "1024", "--max-docs-bs1", "300",
+             "--output", str(results / "speed.json")]  # fmt: skip
+    run(kd_ner("benchmark", *args))
 
 
 if __name__ == "__main__":

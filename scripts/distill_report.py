@@ -8,9 +8,9 @@ README.md --block NAME]`` from the project directory.
 student-kd-pl), ``agreement-<part>.json`` (the kd-pl student scored against
 the teacher's entities), ``train/<model>.json`` and ``annotate/<part>.json``.
 This renders them as Markdown tables: test micro P/R/F1 and F1 per type
-(with the gold count of each type), agreement, training and annotation
-times, and a line naming the files, commits and dates (`report.py`'s
-`render_sources`). With --readme, the tables replace the lines between
+(with the gold count of each type), agreement, words/s (``speed.json``,
+`report.py`'s speed table), and a line naming the files, commits and dates
+(`report.py`'s `render_sources`). With --readme, the tables replace the lines between
 ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` of the README.
 """
 
@@ -25,8 +25,11 @@ from report import (
     check_run_record,
     markdown_table,
     read_json,
+    read_speed,
     render_sources,
+    render_speed_table,
     replace_results_block,
+    speed_ratios,
 )
 
 MODELS = {
@@ -36,6 +39,7 @@ MODELS = {
     "student-kd-pl": "kd-pl",
 }
 PARTS = {"unlabeled": "unlabeled pool", "test": "test set"}
+SPEED = "speed.json"
 
 
 def read_results(results_dir: Path) -> Dict[str, Dict[str, Any]]:
@@ -128,6 +132,13 @@ def render(results_dir: Path, base: Path) -> str:
     records = {
         results_dir / f"{name}.json": data["run"] for name, data in results.items()
     }
+    speed_path = results_dir / SPEED
+    if speed_path.exists():
+        speed = read_speed(speed_path)
+        student = "student" if "student" in speed else None
+        ratios = speed_ratios(speed, student) if student else {}
+        parts.append(render_speed_table(speed, student, ratios))
+        records[speed_path] = check_run_record(read_json(speed_path), speed_path)
     parts.append(render_sources(records, base))
     return "\n\n".join(parts)
 
