@@ -8,7 +8,8 @@ README.md --block NAME]`` from the project directory.
 student-kd-pl), ``agreement-<part>.json`` (the kd-pl student scored against
 the teacher's entities), ``train/<model>.json`` and ``annotate/<part>.json``.
 This renders them as Markdown tables: test micro P/R/F1 and F1 per type
-(with the gold count of each type), agreement, words/s (``speed.json``,
+(with the gold count of each type), dev scores of the best models
+(``train/<model>.json``), agreement, words/s (``speed.json``,
 `report.py`'s speed table), and a line naming the files, commits and dates
 (`report.py`'s `render_sources`). With --readme, the tables replace the lines between
 ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` of the README.
@@ -116,6 +117,22 @@ def render_agreement_table(
     return markdown_table(header, rows, "lrrrrr")
 
 
+def render_dev_table(results_dir: Path) -> Optional[str]:
+    """Dev P/R/F1 of each model's best checkpoint (`train/<model>.json`, as
+    `spacy train` scored it: what a user without a test set has); None
+    without training records."""
+    rows = []
+    for name, title in MODELS.items():
+        path = results_dir / "train" / f"{name}.json"
+        dev = read_json(path).get("dev") if path.exists() else None
+        if dev:
+            scores = [_pct(dev.get(key)) for key in ("ents_p", "ents_r", "ents_f")]
+            rows.append([title, *scores])
+    if not rows:
+        return None
+    return markdown_table(["dev (best model)", "P", "R", "F1"], rows, "lrrr")
+
+
 def render(results_dir: Path, base: Path) -> str:
     """The Markdown tables of a distill run and their sources line.
 
@@ -126,7 +143,11 @@ def render(results_dir: Path, base: Path) -> str:
     results = read_results(results_dir)
     parts = [
         table
-        for table in (render_test_table(results), render_agreement_table(results))
+        for table in (
+            render_test_table(results),
+            render_dev_table(results_dir),
+            render_agreement_table(results),
+        )
         if table is not None
     ]
     records = {

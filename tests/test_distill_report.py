@@ -62,3 +62,13 @@ def test_named_blocks_leave_the_others_alone():
     assert new == text.replace("w:start -->\ny\n", "w:start -->\n\nZ\n\n")
     with pytest.raises(ValueError, match="<!-- v:start -->"):
         replace_results_block(text, "Z", "README.md", name="v")
+
+
+def test_render_dev_scores_without_a_test_set(tmp_path):
+    srsly.write_json(tmp_path / "agreement-unlabeled.json", metrics(0.5, {"x": 2}))
+    (tmp_path / "train").mkdir()
+    dev = {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3}
+    srsly.write_json(tmp_path / "train" / "student-kd-pl.json", {"dev": dev})
+    lines = render(tmp_path, tmp_path).splitlines()
+    assert "| kd-pl | 50.00 | 25.00 | 33.33 |" in lines
+    assert not any(line.startswith("|  | gold") for line in lines)  # no test
