@@ -1013,17 +1013,22 @@ def render_headline(
     speed: Optional[Mapping[str, Mapping[str, Any]]] = None,
     student: Optional[str] = None,
     ratios: Mapping[str, Mapping[str, Optional[float]]] = SimpleFrozenDict(),
+    gaps: Mapping[int, Mapping[Tuple[str, str], Stats]] = SimpleFrozenDict(),
 ) -> str:
     """The README's tables: test F1 (%) by labeled size of `headline_models`
-    (mean ± std over seeds), then, with speed results, `render_speed_table`.
+    (mean ± std over seeds), the gaps of `summarize_gaps` against their
+    targets, then, with speed results, `render_speed_table`.
 
     f1 (Mapping[int, Mapping[str, Stats]]): `summarize_f1`'s dict.
     speed (Optional[Mapping[str, Mapping[str, Any]]]): `read_speed`'s dict.
     student (Optional[str]): The pipeline of `speed` compared against.
     ratios (Mapping[str, Mapping[str, Optional[float]]]): `speed_ratios`.
+    gaps (Mapping[int, Mapping[Tuple[str, str], Stats]]): `summarize_gaps`.
     RETURNS (str): Markdown, the tables separated by a blank line.
     """
     parts = [render_f1_table(f1, headline_models(f1))] if f1 else []
+    if gaps:
+        parts.append(render_gaps_table(gaps))
     if speed:
         parts.append(render_speed_table(speed, student, ratios))
     return "\n\n".join(parts)
@@ -1147,6 +1152,7 @@ def write_report(
     student: Optional[str] = None,
     plots: bool = True,
     readme: Optional[PathLike] = None,
+    block: str = "results",
 ) -> Report:
     """Read the metrics (and speed results), draw the plots and write the
     Markdown report; optionally put the headline tables into a README.
@@ -1164,6 +1170,7 @@ def write_report(
         and `render_sources`' line. Every metrics file and the speed results
         then need a run record, the directory grid runs, and the document
         both markers; otherwise nothing is written.
+    block (str): The README block's name (`replace_results_block`).
     RETURNS (Report): The report and what went into it.
     """
     output = Path(output)
@@ -1177,7 +1184,9 @@ def write_report(
         student_name = find_student(speed, student)
         if student_name is not None:
             ratios = speed_ratios(speed, student_name)
-    headline = render_headline(f1, speed, student_name, ratios)
+    headline = render_headline(
+        f1, speed, student_name, ratios, summarize_gaps(runs.grid)
+    )
     readme_path = new_readme = None
     if readme is not None:
         readme_path = Path(readme)
@@ -1189,7 +1198,7 @@ def write_report(
         sources = render_sources(run_records(runs, speed_path), readme_path.parent)
         headline += "\n\n" + sources
         new_readme = replace_results_block(
-            readme_path.read_text(encoding="utf8"), headline, readme_path
+            readme_path.read_text(encoding="utf8"), headline, readme_path, block
         )
     plot_dir = Path(plots_dir) if plots_dir is not None else output.parent
     plot_paths: List[Path] = []
@@ -1267,6 +1276,13 @@ def report_cli(
         exists=True,
         dir_okay=False,
     ),
+    block: str = Opt(
+        "results",
+        "--block",
+        "-b",
+        help="The README block to replace: the lines between <!-- BLOCK:start "
+        "--> and <!-- BLOCK:end -->",
+    ),
 ):
     """
     Write a Markdown report of the metrics files named
@@ -1291,6 +1307,7 @@ def report_cli(
             student=student,
             plots=not no_plots,
             readme=readme,
+            block=block,
         )
     except (OSError, ValueError) as e:
         msg.fail("Cannot write the report", str(e), exits=1)

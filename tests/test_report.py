@@ -633,3 +633,28 @@ def test_results_without_run_record_name_the_file(results_dir, tmp_path, name):
     assert readme.read_text(encoding="utf8") == README
     # Without --readme, the report itself reads files without a record.
     assert write_report(results_dir, tmp_path / "r.md", speed_path=speed, plots=False)
+
+
+def test_gaps_are_paired_by_seed_with_their_targets(tmp_path):
+    from report import render_gaps_table, summarize_gaps
+
+    path = tmp_path / "paired"
+    path.mkdir()
+    # Seed 1: kd-pl 0.80 vs teacher 0.82 (-2.0); seed 2: 0.86 vs 0.85 (+1.0);
+    # seed 3 has no teacher and is left out of that pair. Baseline -7, -5.
+    f1 = {
+        ("teacher", 1): 0.82, ("teacher", 2): 0.85,
+        ("student-kd-pl", 1): 0.80, ("student-kd-pl", 2): 0.86,
+        ("student-kd-pl", 3): 0.90, ("student-baseline", 1): 0.73,
+        ("student-baseline", 2): 0.81,
+    }  # fmt: skip
+    for (model, seed), value in f1.items():
+        srsly.write_json(path / f"{model}-150-{seed}.json", make_metrics(value))
+    gaps = summarize_gaps(read_runs(path).grid)[150]
+    teacher = gaps[("student-kd-pl", "teacher")]
+    assert teacher.mean == pytest.approx(-0.5) and teacher.n == 2
+    assert teacher.std == pytest.approx(2.1213, abs=1e-4)  # sd of (-2, +1)
+    assert gaps[("student-kd-pl", "student-baseline")].mean == pytest.approx(6.0)
+    assert ("student-kd-pl", "spacy-ner") not in gaps
+    table = render_gaps_table({150: gaps})
+    assert "| 150 | -0.50 ± 2.12 (met) | +6.00 ± 1.41 (met) | – |" in table
