@@ -149,6 +149,7 @@ def glove_to_spacy_vectors(
         # the first rows: GloVe's most frequent words.
         nlp.vocab.prune_vectors(prune)
     output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output_dir)
     n_keys, n_rows = nlp.vocab.vectors.n_keys, int(nlp.vocab.vectors.shape[0])
     return {

@@ -175,3 +175,11 @@ def test_vectors_cli(tmp_path, fake_glove, capsys):
     vectors_cli(tmp_path / "t", prune=2, truncate=True, source_dir=fake_glove)
     out = capsys.readouterr().out
     assert "Saved 2 vectors of 4 dimensions for 2 words (0 of them mapped" in out
+
+
+def test_glove_to_spacy_vectors_creates_missing_parents(tmp_path, fake_glove):
+    # `kd-ner vectors a/b/c` with no a/b: nlp.to_disk makes only the last
+    # directory (a FileNotFoundError traceback before).
+    output = tmp_path / "a" / "b" / "vectors"
+    glove_to_spacy_vectors(output, prune=3, truncate=True, source_dir=fake_glove)
+    assert check_vectors_dir(output)["vectors"] == 3
