@@ -11,8 +11,9 @@ This renders them as Markdown tables: test micro P/R/F1 and F1 per type
 (with the gold count of each type), dev scores of the best models
 (``train/<model>.json``), agreement, words/s (``speed.json``,
 `report.py`'s speed table), and a line naming the files, commits and dates
-(`report.py`'s `render_sources`). With --readme, the tables replace the lines between
-``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` of the README.
+(`report.py`'s `render_sources`). With --readme, the test and agreement
+tables replace the lines between ``<!-- NAME:start -->`` and
+``<!-- NAME:end -->`` of the README.
 """
 
 from pathlib import Path
@@ -25,6 +26,7 @@ from wasabi import msg
 from report import (
     check_run_record,
     markdown_table,
+    pct,
     read_json,
     read_speed,
     render_sources,
@@ -62,10 +64,6 @@ def read_results(results_dir: Path) -> Dict[str, Dict[str, Any]]:
     return found
 
 
-def _pct(value: Optional[float]) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
 def render_test_table(results: Mapping[str, Mapping[str, Any]]) -> Optional[str]:
     """Test F1 per type (rows; most frequent gold type first) and micro
     P/R/F1 per model (columns); None without test scores."""
@@ -79,12 +77,12 @@ def render_test_table(results: Mapping[str, Mapping[str, Any]]) -> Optional[str]
     header = ["", "gold", *(MODELS[name] for name in models)]
     rows: List[Sequence[str]] = []
     for key, title in (("p", "micro P"), ("r", "micro R"), ("f", "micro F1")):
-        cells = [_pct(results[name]["micro"][key]) for name in models]
+        cells = [pct(results[name]["micro"][key]) for name in models]
         gold = f"{results[models[0]]['micro']['support']:,}"
         rows.append([f"**{title}**", gold, *cells])
     for label in sorted(support, key=lambda lab: (-support[lab], lab)):
         cells = [
-            _pct(results[name]["per_type"].get(label, {}).get("f")) for name in models
+            pct(results[name]["per_type"].get(label, {}).get("f")) for name in models
         ]
         rows.append([f"{label} F1", f"{support[label]:,}", *cells])
     return markdown_table(header, rows, "lr" + "r" * len(models))
@@ -106,9 +104,9 @@ def render_agreement_table(
                 title,
                 f"{data['n_docs']:,}",
                 f"{micro['support']:,}",
-                _pct(micro["p"]),
-                _pct(micro["r"]),
-                _pct(micro["f"]),
+                pct(micro["p"]),
+                pct(micro["r"]),
+                pct(micro["f"]),
             ]
         )
     if not rows:
@@ -126,18 +124,20 @@ def render_dev_table(results_dir: Path) -> Optional[str]:
         path = results_dir / "train" / f"{name}.json"
         dev = read_json(path).get("dev") if path.exists() else None
         if dev:
-            scores = [_pct(dev.get(key)) for key in ("ents_p", "ents_r", "ents_f")]
+            scores = [pct(dev.get(key)) for key in ("ents_p", "ents_r", "ents_f")]
             rows.append([title, *scores])
     if not rows:
         return None
     return markdown_table(["dev (best model)", "P", "R", "F1"], rows, "lrrr")
 
 
-def render(results_dir: Path, base: Path) -> str:
+def render(results_dir: Path, base: Path, full: bool = True) -> str:
     """The Markdown tables of a distill run and their sources line.
 
     results_dir (Path): The run's results directory.
     base (Path): The directory of the document that links the files.
+    full (bool): Also the dev scores and the speed table; False: test and
+        agreement only (a README's block).
     RETURNS (str): The Markdown.
     """
     results = read_results(results_dir)
@@ -145,7 +145,7 @@ def render(results_dir: Path, base: Path) -> str:
         table
         for table in (
             render_test_table(results),
-            render_dev_table(results_dir),
+            render_dev_table(results_dir) if full else None,
             render_agreement_table(results),
         )
         if table is not None
@@ -154,7 +154,7 @@ def render(results_dir: Path, base: Path) -> str:
         results_dir / f"{name}.json": data["run"] for name, data in results.items()
     }
     speed_path = results_dir / SPEED
-    if speed_path.exists():
+    if full and speed_path.exists():
         speed = read_speed(speed_path)
         student = "student" if "student" in speed else None
         ratios = speed_ratios(speed, student) if student else {}
@@ -181,7 +181,8 @@ def distill_report_cli(
     """
     Render a distill run's results (test F1 per type of teacher, spaCy ner,
     baseline and kd-pl; the student's agreement with its teacher) as
-    Markdown; with --readme also between the README's block markers.
+    Markdown (with the dev scores and speed); with --readme the test and
+    agreement tables also go between the README's block markers.
     """
     try:
         markdown = render(results_dir, output.parent)
@@ -189,7 +190,7 @@ def distill_report_cli(
         output.write_text(f"# Distill: `{results_dir}`\n\n{markdown}\n", "utf8")
         if readme is not None:
             text = readme.read_text(encoding="utf8")
-            rendered = render(results_dir, readme.parent)
+            rendered = render(results_dir, readme.parent, full=False)
             readme.write_text(
                 replace_results_block(text, rendered, readme, name=block), "utf8"
             )

@@ -713,7 +713,8 @@ def _save(figure: Any, path: PathLike) -> Path:
     return out
 
 
-def _pct(value: Optional[float]) -> str:
+def pct(value: Optional[float]) -> str:
+    """A fraction as a percentage with two decimals; "–" for None or NaN."""
     return "–" if value is None or math.isnan(value) else f"{value * 100:.2f}"
 
 
@@ -727,7 +728,7 @@ def format_stats(stats: Optional[Stats], n_expected: Optional[int] = None) -> st
     """
     if stats is None:
         return "–"
-    text = _pct(stats.mean)
+    text = pct(stats.mean)
     if stats.std is not None:
         text += f" ± {stats.std * 100:.2f}"
     if n_expected is not None and stats.n < n_expected:
@@ -851,7 +852,7 @@ def render_f1_section(
                 )
             parts += [
                 f"### {size} labeled sentences: {MODEL_TITLES[model]} "
-                f"(mean F1 {_pct(f1[size][model].mean)})",
+                f"(mean F1 {pct(f1[size][model].mean)})",
                 markdown_table(
                     ["model", "seeds"] + labels + ["micro"],
                     rows,
@@ -865,8 +866,8 @@ def render_f1_section(
             micro = run.metrics["micro"]
             type_f1 = run.type_f1()
             rows.append(
-                [run.name, _pct(micro.get("p")), _pct(micro.get("r")), _pct(run.f1)]
-                + [_pct(type_f1.get(label)) for label in labels]
+                [run.name, pct(micro.get("p")), pct(micro.get("r")), pct(run.f1)]
+                + [pct(type_f1.get(label)) for label in labels]
             )
         parts += [
             "## Other runs",
