@@ -31,8 +31,8 @@ from report import (
     read_speed,
     render_sources,
     render_speed_table,
-    replace_results_block,
     speed_ratios,
+    write_markdown,
 )
 
 MODELS = {
@@ -185,15 +185,14 @@ def distill_report_cli(
     agreement tables also go between the README's block markers.
     """
     try:
-        markdown = render(results_dir, output.parent)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(f"# Distill: `{results_dir}`\n\n{markdown}\n", "utf8")
-        if readme is not None:
-            text = readme.read_text(encoding="utf8")
-            rendered = render(results_dir, readme.parent, full=False)
-            readme.write_text(
-                replace_results_block(text, rendered, readme, name=block), "utf8"
-            )
+        write_markdown(
+            output,
+            f"Distill: `{results_dir}`",
+            lambda base: render(results_dir, base),
+            readme,
+            block,
+            render_readme=lambda base: render(results_dir, base, full=False),
+        )
     except (OSError, ValueError) as err:
         msg.fail("Cannot write the distill report", str(err), exits=1)
     msg.good(f"Saved {output}" + (f" and updated {readme}" if readme else ""))

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import (
     Any,
+    Callable,
     Dict,
     List,
     Mapping,
@@ -1142,6 +1143,32 @@ def replace_results_block(
         )
     middle = "\n" + block.strip("\n") + "\n\n"
     return "".join(lines[: starts[0] + 1]) + middle + "".join(lines[ends[0] :])
+
+
+def write_markdown(
+    output: Path,
+    title: str,
+    render: Callable[[Path], str],
+    readme: Optional[Path] = None,
+    block: str = "results",
+    render_readme: Optional[Callable[[Path], str]] = None,
+) -> None:
+    """Write `render(output.parent)` under a `title` heading to `output`, and
+    with a `readme`, `render_readme(readme.parent)` (by default `render`'s)
+    into its `block` (`replace_results_block`): each rendering links files
+    relative to the document it goes into.
+
+    RAISES OSError, ValueError: A file cannot be written, or the README lacks
+        the block's markers.
+    """
+    markdown = render(output.parent)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(f"# {title}\n\n{markdown}\n", "utf8")
+    if readme is not None:
+        text = readme.read_text(encoding="utf8")
+        markdown = (render_readme or render)(readme.parent)
+        rendered = replace_results_block(text, markdown, readme, block)
+        readme.write_text(rendered, "utf8")
 
 
 def write_report(

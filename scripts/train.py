@@ -24,7 +24,7 @@ took (wall time, per step).
 
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import srsly
 import typer
@@ -75,15 +75,18 @@ def student_command(
     max_steps: int,
     system_seed: int,
     gpu_id: int,
+    pool: Optional[Path] = None,
 ) -> List[str]:
     """The `spacy train` command line of one student variant.
 
+    pool (Optional[Path]): The annotated unlabeled corpus of the variants
+        that read one; by default `<annotated>/unlabeled`.
     RETURNS (List[str]): The argv, starting with the Python executable.
     """
     spec = VARIANTS[variant]
     if spec["annotated"]:
         corpora = ["--paths.train", str(annotated / "labeled")]
-        corpora += ["--paths.unlabeled", str(annotated / "unlabeled")]
+        corpora += ["--paths.unlabeled", str(pool or annotated / "unlabeled")]
     else:
         corpora = ["--paths.train", str(labeled)]
     loss = "--components.kd_ner.loss"
@@ -248,6 +251,7 @@ def train_students(
     test: Optional[Path],
     results: Path,
     jobs: int,
+    pools: Optional[Mapping[str, Path]] = None,
 ) -> None:
     """Train students side by side (`jobs` at a time), each into
     `<training>/<name>`, score each on `test` (if given) into
@@ -255,6 +259,8 @@ def train_students(
     `<results>/train/<name>.json`.
 
     variants (Dict[str, str]): Model name to variant (`VARIANTS`).
+    pools (Optional[Mapping[str, Path]]): Model name to its annotated
+        unlabeled corpus, where not `<annotated>/unlabeled`.
     """
     sequences = {}
     for name, variant in variants.items():
@@ -270,6 +276,7 @@ def train_students(
                 max_steps=max_steps,
                 system_seed=system_seed,
                 gpu_id=gpu_id,
+                pool=(pools or {}).get(name),
             ),
             output,
             test,

@@ -142,3 +142,22 @@ def train_tiny_teacher(
             **overrides,
         },
     )
+
+
+def record_runs(monkeypatch, tmp_path, *modules) -> list:
+    """Replace `run` in the scripts' `modules` with a recorder (each command
+    "takes" 6 s) and work in tmp_path: a script's decisions, without running
+    its commands.
+
+    RETURNS (list): The argv of each command, in order, as it is run.
+    """
+    commands: list = []
+
+    def run(argv):
+        commands.append(argv)
+        return 6.0
+
+    monkeypatch.chdir(tmp_path)
+    for module in modules:
+        monkeypatch.setattr(module, "run", run)
+    return commands

@@ -3,6 +3,7 @@ runs, without running them); CI runs the workflow itself on assets/distill."""
 
 import pytest
 import spacy
+from conftest import record_runs
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
@@ -13,17 +14,8 @@ import train
 
 @pytest.fixture
 def ran(monkeypatch, tmp_path):
-    """The commands the script runs (each "takes" 6 s), in tmp_path."""
-    commands: list = []
-
-    def run(argv):
-        commands.append(argv)
-        return 6.0
-
-    monkeypatch.chdir(tmp_path)
-    for module in (distill, train, scripts_commands):
-        monkeypatch.setattr(module, "run", run)
-    return commands
+    """The commands the script runs, in tmp_path."""
+    return record_runs(monkeypatch, tmp_path, distill, train, scripts_commands)
 
 
 def invoke(*args):

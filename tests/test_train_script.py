@@ -176,3 +176,24 @@ def test_training_record_has_the_best_models_dev_scores(
     record = srsly.read_json(tmp_path / "r/train/spacy-ner-30-1.json")
     assert record["dev"] == pytest.approx({"ents_p": 0.9, "ents_r": 0.7, "ents_f": 0.8})
     assert record["seconds_per_step"] == 0.5
+
+
+def test_student_pool_overrides_the_annotated_unlabeled(train_script):
+    settings = dict(
+        labeled=Path("l.spacy"),
+        annotated=Path("corpus/annotated/750-1"),
+        dev=Path("d.spacy"),
+        vectors=Path("v"),
+        max_steps=10,
+        system_seed=0,
+        gpu_id=-1,
+    )
+    pooled = train_script.student_command(
+        "kd-pl", Path("o"), pool=Path("corpus/annotated-ood/tweets/750-1"), **settings
+    )
+    assert option(pooled, "--paths.train") == "corpus/annotated/750-1/labeled"
+    assert option(pooled, "--paths.unlabeled") == "corpus/annotated-ood/tweets/750-1"
+    baseline = train_script.student_command(
+        "baseline", Path("o"), pool=Path("p"), **settings
+    )
+    assert "--paths.unlabeled" not in baseline

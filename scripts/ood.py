@@ -1,0 +1,233 @@
+"""The out-of-domain study's steps (issue 26): CoNLL models on WNUT-16 tweets.
+
+Run as ``python scripts/ood.py STEP ...`` from the project directory
+(project.yml's ood-* commands do), after `all`'s teacher, annotate, students
+and spacy-ner of a split (SIZE-SEED) and `wnut16-split`:
+
+    corpus/ood/<pool>/*.spacy                       pools
+    corpus/annotated-ood/<pool>/<split>/            annotate (the pool only)
+    training/student-kd-pl-<pool>-<split>-s<n>/     students
+    <output>/<model>.json                           evaluate, on the tweets
+
+The pools (`POOLS`) are the unlabeled text of kd-pl students that differ
+from `all`'s only in it: two for adaptation (the teacher labels raw tweets),
+one for robustness (no tweets seen). The students read the split's labeled
+annotations of `all` (``corpus/annotated/<split>/labeled``) and are scored
+on CoNLL test like `all`'s; `evaluate` scores every model on the test tweets
+with their gold mapped to CoNLL's types (`kd-ner evaluate --gold-label-map`,
+the other types ignored regions, MISC predictions not counted).
+"""
+
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import typer
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+from wasabi import msg
+
+from commands import gpu_option, kd_ner, run, seed_option, size_option, split_list
+from perturb import perturb_docs
+from spacy_kd_ner.doc_text import unannotated_copy
+from train import run_name, train_students
+
+# Pool name -> what it holds.
+POOLS: Dict[str, str] = {
+    "tweets": "the CoNLL pool and the tweets outside the test tweets (adaptation)",
+    "tweets-only": "the tweets outside the test tweets instead of the pool "
+    "(adaptation)",
+    "perturbed": "the CoNLL pool and a perturbed copy of it (robustness)",
+}
+CONLL_POOL, TWEETS, PERTURBED = "conll.spacy", "tweets.spacy", "perturbed.spacy"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+def pools_option() -> Any:
+    """`--pools`: comma-separated names of `POOLS` (a fresh typer parameter)."""
+    return typer.Option(
+        ",".join(POOLS), "--pools", help=f"Comma-separated: {','.join(POOLS)}"
+    )
+
+
+def check_pools(value: str) -> List[str]:
+    """The pool names of a comma-separated list; unknown ones end the script
+    with a message."""
+    names = split_list(value)
+    unknown = [name for name in names if name not in POOLS]
+    if unknown or not names:
+        msg.fail(f"Unknown pool(s) {unknown or value!r}: use {list(POOLS)}", exits=1)
+    return names
+
+
+def read_docs(path: Path) -> List[Doc]:
+    """The docs of a .spacy file."""
+    return list(DocBin(store_user_data=True).from_disk(path).get_docs(Vocab()))
+
+
+@app.command()
+def pools(
+    pool: Path = typer.Option(Path("corpus/splits/unlabeled.spacy"), help="CoNLL pool"),
+    tweets: str = typer.Option(
+        "corpus/wnut16/dev.spacy,corpus/wnut16/labeled-500-1.spacy,"
+        "corpus/wnut16/unlabeled.spacy",
+        help="Comma-separated: the tweets that the pools may hold",
+    ),
+    test: Path = typer.Option(
+        Path("corpus/wnut16/test.spacy"), help="The test tweets, kept out"
+    ),
+    lower: float = typer.Option(0.5, help="perturbed: probability of lowercasing"),
+    drop: float = typer.Option(0.1, help="perturbed: probability of dropping a word"),
+    seed: int = typer.Option(1, help="perturbed: seed of the draws"),
+    output: Path = typer.Option(Path("corpus/ood"), help="The pools' directory"),
+) -> None:
+    """Write each pool of `POOLS` to OUTPUT/<pool>/: the tweets without their
+    gold entities, the CoNLL pool as it is, its perturbed copy. A tweet whose
+    text is also a test tweet's ends the script (the test would leak)."""
+    test_texts = {doc.text for doc in read_docs(test)}
+    raw = [doc for path in split_list(tweets) for doc in read_docs(Path(path))]
+    leaked = [doc.text for doc in raw if doc.text in test_texts]
+    if leaked:
+        msg.fail(
+            f"{len(leaked):,} of the {len(raw):,} tweets are also test tweets "
+            f"({test}), e.g. {leaked[0]!r}: the pools must not hold them",
+            exits=1,
+        )
+    n_ents = sum(len(doc.ents) for doc in raw)
+    stripped = [unannotated_copy(doc.vocab, doc) for doc in raw]
+    conll = read_docs(pool)
+    copies, counts = perturb_docs(conll, lower=lower, drop=drop, seed=seed)
+    # File name -> its docs; None: a copy of the CoNLL pool's file.
+    contents: Dict[str, Dict[str, Optional[List[Doc]]]] = {
+        "tweets": {CONLL_POOL: None, TWEETS: stripped},
+        "tweets-only": {TWEETS: stripped},
+        "perturbed": {CONLL_POOL: None, PERTURBED: copies},
+    }
+    for name, files in contents.items():
+        directory = output / name
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        for file_name, docs in files.items():
+            if docs is None:
+                shutil.copyfile(pool, directory / file_name)
+            else:
+                DocBin(docs=docs).to_disk(directory / file_name)
+    msg.good(
+        f"Wrote {len(contents)} pools to {output}: {len(raw):,} tweets "
+        f"({n_ents:,} gold entities removed, none of them test tweets), the CoNLL "
+        f"pool of {len(conll):,} docs and its perturbed copy ({counts.lowered:,} "
+        f"lowercased, {counts.words_dropped:,} words dropped, {counts.unchanged:,} "
+        f"unchanged)"
+    )
+
+
+@app.command()
+def annotate(
+    size: int = size_option(),
+    seed: int = seed_option(),
+    names: str = pools_option(),
+    pools_dir: Path = typer.Option(Path("corpus/ood"), help="`pools`' directory"),
+    output: Path = typer.Option(Path("corpus/annotated-ood"), help="Annotations"),
+    results: Path = typer.Option(Path("results/ood"), help="annotate/<pool>.json"),
+    gpu_id: int = gpu_option(),
+) -> None:
+    """Annotate each pool with the split's teacher into
+    OUTPUT/<pool>/<size>-<seed>."""
+    split = f"{size}-{seed}"
+    teacher = Path("training") / f"teacher-{split}" / "model-best"
+    for name in check_pools(names):
+        run(
+            kd_ner(
+                "annotate",
+                str(teacher),
+                str(pools_dir / name),
+                str(output / name / split),
+                "--overwrite",
+                "--gpu-id",
+                str(gpu_id),
+                "--stats",
+                str(results / "annotate" / f"{name}-{split}.json"),
+            )  # fmt: skip
+        )
+
+
+@app.command()
+def students(
+    size: int = size_option(),
+    seed: int = seed_option(),
+    names: str = pools_option(),
+    vectors: Path = typer.Option(..., help="The students' static vectors"),
+    max_steps: int = typer.Option(6000, help="Training steps"),
+    system_seed: int = typer.Option(0, help="system.seed of the students"),
+    annotated: Path = typer.Option(Path("corpus/annotated-ood"), help="`annotate`'s"),
+    test: Path = typer.Option(Path("corpus/test.spacy"), help="CoNLL test"),
+    results: Path = typer.Option(Path("results/all"), help="CoNLL test scores"),
+    jobs: int = typer.Option(2, min=1, help="Students trained side by side"),
+    gpu_id: int = gpu_option(),
+) -> None:
+    """Train a kd-pl student on each pool (the split's labeled annotations,
+    as `all`'s kd-pl) and score it on CoNLL test."""
+    split = f"{size}-{seed}"
+    names_by_pool = {
+        pool: run_name("student-kd-pl", size, seed, pool, system_seed)
+        for pool in check_pools(names)
+    }
+    train_students(
+        {name: "kd-pl" for name in names_by_pool.values()},
+        labeled=Path("corpus") / "splits" / f"labeled-{split}.spacy",
+        annotated=Path("corpus") / "annotated" / split,
+        pools={name: annotated / pool / split for pool, name in names_by_pool.items()},
+        dev=Path("corpus") / "dev.spacy",
+        vectors=vectors,
+        max_steps=max_steps,
+        system_seed=system_seed,
+        gpu_id=gpu_id,
+        training=Path("training"),
+        test=test,
+        results=results,
+        jobs=jobs,
+    )
+
+
+@app.command()
+def evaluate(
+    size: int = size_option(),
+    seed: int = seed_option(),
+    models: str = typer.Option(
+        "teacher,spacy-ner,student-baseline,student-kd-pl,"
+        + ",".join(f"student-kd-pl-{pool}" for pool in POOLS),
+        help="Comma-separated model names without the split",
+    ),
+    system_seed: int = typer.Option(0, help="system.seed of the students"),
+    test: Path = typer.Option(Path("corpus/wnut16/test.spacy"), help="Test tweets"),
+    label_map: str = typer.Option(..., help="Gold FROM=TO,... (kd-ner evaluate)"),
+    ignore_pred: str = typer.Option("MISC", help="Predicted labels not counted"),
+    output: Path = typer.Option(Path("results/ood"), help="<output>/<model>.json"),
+    gpu_id: int = gpu_option(),
+) -> None:
+    """Score each model of the split on the test tweets (`kd-ner evaluate`
+    with the gold label map and the ignored predictions)."""
+    for model in split_list(models):
+        student = model.startswith("student-")
+        name = run_name(model, size, seed, "", system_seed if student else None)
+        run(
+            kd_ner(
+                "evaluate",
+                str(Path("training") / name / "model-best"),
+                str(test),
+                "--gold-label-map",
+                label_map,
+                "--ignore-pred",
+                ignore_pred,
+                "--output",
+                str(output / f"{name}.json"),
+                "--gpu-id",
+                str(gpu_id),
+            )  # fmt: skip
+        )
+
+
+if __name__ == "__main__":
+    app()
