@@ -83,16 +83,17 @@ def pools(
     output: Path = typer.Option(Path("corpus/ood"), help="The pools' directory"),
 ) -> None:
     """Write each pool of `POOLS` to OUTPUT/<pool>/: the tweets without their
-    gold entities, the CoNLL pool as it is, its perturbed copy. A tweet whose
-    text is also a test tweet's ends the script (the test would leak)."""
+    gold entities, the CoNLL pool as it is, its perturbed copy. Tweets whose
+    text is also a test tweet's (the WNUT-16 file repeats some) are left out
+    and counted: the teacher's view of the test text must not reach the
+    student."""
     test_texts = {doc.text for doc in read_docs(test)}
-    raw = [doc for path in split_list(tweets) for doc in read_docs(Path(path))]
-    leaked = [doc.text for doc in raw if doc.text in test_texts]
-    if leaked:
-        msg.fail(
-            f"{len(leaked):,} of the {len(raw):,} tweets are also test tweets "
-            f"({test}), e.g. {leaked[0]!r}: the pools must not hold them",
-            exits=1,
+    read = [doc for path in split_list(tweets) for doc in read_docs(Path(path))]
+    raw = [doc for doc in read if doc.text not in test_texts]
+    if len(raw) < len(read):
+        msg.warn(
+            f"Left out {len(read) - len(raw):,} of the {len(read):,} tweets: their "
+            f"text is also a test tweet's ({test})"
         )
     n_ents = sum(len(doc.ents) for doc in raw)
     stripped = [unannotated_copy(doc.vocab, doc) for doc in raw]
@@ -116,7 +117,7 @@ def pools(
                 DocBin(docs=docs).to_disk(directory / file_name)
     msg.good(
         f"Wrote {len(contents)} pools to {output}: {len(raw):,} tweets "
-        f"({n_ents:,} gold entities removed, none of them test tweets), the CoNLL "
+        f"({n_ents:,} gold entities removed), the CoNLL "
         f"pool of {len(conll):,} docs and its perturbed copy ({counts.lowered:,} "
         f"lowercased, {counts.words_dropped:,} words dropped, {counts.unchanged:,} "
         f"unchanged)"

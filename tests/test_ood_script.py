@@ -84,11 +84,14 @@ def test_pools_hold_the_tweets_without_gold_and_the_perturbed_pool(
     assert not ran
 
 
-def test_pools_refuse_tweets_that_are_test_tweets(ran, tmp_path, corpora):
+def test_pools_leave_out_tweets_that_are_test_tweets(ran, tmp_path, corpora):
     write(tmp_path / "b.spacy", ["Seattle rain again", "obama in town"], "geo-loc")
-    output = invoke("pools", *corpora, "--output", "ood", code=1)
-    assert "1 of the 4 tweets are also test tweets" in output
-    assert "'obama in" in output and not (tmp_path / "ood").exists()
+    output = invoke("pools", *corpora, "--output", "ood")
+    assert "Left out 1 of the 4 tweets: their text is also a test tweet's" in output
+    assert "3 tweets (3 gold entities removed)" in output
+    for pool in ("tweets", "tweets-only"):
+        texts = [d.text for d in read(tmp_path / f"ood/{pool}/tweets.spacy")]
+        assert "obama in town" not in texts and len(texts) == 3
 
 
 def test_pools_written_again_replace_the_old_files(ran, tmp_path, corpora):
