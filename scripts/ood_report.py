@@ -50,6 +50,7 @@ MODELS: Dict[str, str] = {
     "student-kd-pl": "kd-pl, CoNLL pool",
     "student-kd-pl-perturbed": "kd-pl, CoNLL pool + perturbed copy",
     "student-kd-pl-tweets": "kd-pl, CoNLL pool + tweets",
+    "student-kd-pl-tweets-only": "kd-pl, tweets instead of the pool",
 }
 TEACHER, BASELINE, REFERENCE = "teacher", "student-baseline", "student-kd-pl"
 DISTILLED = [name for name in MODELS if name.startswith("student-kd-pl")]
