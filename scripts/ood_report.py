@@ -22,7 +22,8 @@ directory, e.g. results/paper for a grid split), for the models of
   `render_sources`).
 
 Models whose files are missing are left out. With --readme, the tables
-replace the lines between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``.
+gap table replaces the lines between ``<!-- NAME:start -->`` and
+``<!-- NAME:end -->``.
 """
 
 from pathlib import Path
@@ -192,14 +193,17 @@ def render(
     system_seed: int,
     base: Path,
     conll_dir: Optional[Path] = None,
+    full: bool = True,
 ) -> str:
     """The Markdown tables of one split's out-of-domain results and their
     sources line (`read_results` reads them).
 
     base (Path): The directory of the document that links the files.
+    full (bool): Also the scores table; False: the gaps only (a README's
+        block).
     """
     results = read_results(results_dir, split, system_seed, conll_dir)
-    parts = [render_scores_table(results)]
+    parts = [render_scores_table(results)] if full else []
     gaps = render_gaps_table(results)
     if gaps is not None:
         parts.append(gaps)
@@ -244,6 +248,9 @@ def ood_report_cli(
             lambda base: render(results_dir, split, system_seed, base, conll),
             readme,
             block,
+            render_readme=lambda base: render(
+                results_dir, split, system_seed, base, conll, full=False
+            ),
         )
     except (OSError, ValueError) as err:
         msg.fail("Cannot write the out-of-domain report", str(err), exits=1)

@@ -96,6 +96,7 @@ def test_cli_writes_the_report_and_the_readme_block(results, tmp_path):
     assert output.read_text("utf8").startswith("# Out of domain:")
     text = readme.read_text("utf8")
     assert "stale block" not in text and "| kd-pl, CoNLL pool + tweets |" in text
+    assert "| model | CoNLL test F1 |" not in text
     assert text.endswith("<!-- ood:end -->\nrest\n")
 
 
