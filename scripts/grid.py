@@ -31,11 +31,15 @@ knows anything. With `results` (`--results results/paper`), a cell whose
 commands' outputs under that directory all exist is finished and skipped
 whole; a cell with some of them missing runs again from its first command,
 since the models its later commands need are gone.
+
+With `ray` (`--ray`), the cells run as Ray tasks side by side, each with
+the CPUs and GPUs it asks for (`grid_ray.py`): a failed cell is retried, then
+reported while the others go on.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import srsly
 import typer
@@ -49,6 +53,8 @@ from weasel.util import (
     parse_config_overrides,
     working_dir,
 )
+
+from grid_ray import RayGridOptions, log_path, run_cells_on_ray
 
 PROJECT_LOCK = "project.lock"
 GRID_LOCK = "project.grid.lock"
@@ -190,6 +196,7 @@ def run_grid(
     results: Optional[Path] = None,
     run: Callable[..., None] = project_run,
     on_skip: Callable[[GridStep], None] = lambda step: None,
+    ray: Optional[RayGridOptions] = None,
 ) -> List[GridStep]:
     """Run `commands` for every (size, seed), skipping steps that are up to date.
 
@@ -205,7 +212,15 @@ def run_grid(
         (`result_outputs`); None: only the locks decide.
     run (Callable): Runs one command with overrides (weasel's `project_run`).
     on_skip (Callable[[GridStep], None]): Called for each skipped step.
+    ray (Optional[RayGridOptions]): Run the cells as Ray tasks, side by side
+        (`grid_ray.py`): a cell's steps from its first one not up to date on
+        (later steps read what it makes), the locks written here as each cell
+        finishes (weasel's project.lock is left alone); None: one step after
+        the other through `run`.
     RETURNS (List[GridStep]): The steps that ran.
+    RAISES GridError: An unknown command, an empty grid, a bad override; on
+        Ray, cells that failed after their retries (once the others are
+        done, their locks written).
     """
     steps = grid_steps(commands, sizes, seeds)
     check_overrides(project_dir, overrides)
@@ -222,12 +237,18 @@ def run_grid(
             outputs = result_outputs(project_dir, commands, cell_vars, results)
             if outputs and all((project_dir / path).exists() for path in outputs):
                 finished.add(cell)
+
+    def up_to_date(step: GridStep, command: Dict[str, Any], key: str) -> bool:
+        return (step.size, step.seed) in finished or (
+            not force and lock.get(key) == _lock_hash(project_dir, command)
+        )
+
+    if ray is not None:
+        return _run_cells_on_ray(project_dir, cells, lock, up_to_date, on_skip, ray)
     for step, step_overrides in cells:
         command = _command(project_dir, step, step_overrides)
         key = _lock_key(project_dir, step, command)
-        if (step.size, step.seed) in finished or (
-            not force and lock.get(key) == _lock_hash(project_dir, command)
-        ):
+        if up_to_date(step, command, key):
             on_skip(step)
             continue
         project_lock = _read_yaml(project_dir / PROJECT_LOCK)
@@ -237,6 +258,50 @@ def run_grid(
         lock[key] = _lock_hash(project_dir, command)
         srsly.write_yaml(lock_path, lock)
         ran.append(step)
+    return ran
+
+
+def _run_cells_on_ray(
+    project_dir: Path,
+    cells: Sequence[Tuple[GridStep, Dict[str, Any]]],
+    lock: Dict[str, str],
+    up_to_date: Callable[[GridStep, Dict[str, Any], str], bool],
+    on_skip: Callable[[GridStep], None],
+    options: RayGridOptions,
+) -> List[GridStep]:
+    """`run_grid` on Ray: each cell's pending steps as one task."""
+    pending: Dict[Tuple[int, int], List[Tuple[GridStep, Dict[str, Any], str]]] = {}
+    for step, step_overrides in cells:
+        command = _command(project_dir, step, step_overrides)
+        key = _lock_key(project_dir, step, command)
+        cell = (step.size, step.seed)
+        if cell not in pending and up_to_date(step, command, key):
+            on_skip(step)
+            continue
+        pending.setdefault(cell, []).append((step, command, key))
+    tasks = [
+        (cell, [(c["name"], c["script"], c.get("deps", [])) for _, c, _ in steps])
+        for cell, steps in pending.items()
+    ]
+    ran: List[GridStep] = []
+    failed = []
+    lock_path = project_dir / GRID_LOCK
+    for index, error in run_cells_on_ray(project_dir, tasks, options):
+        cell = tasks[index][0]
+        if error is not None:
+            failed.append(f"size {cell[0]}, seed {cell[1]}: {error}")
+            msg.fail(f"Cell size {cell[0]}, seed {cell[1]} failed: {error}")
+            continue
+        for step, command, key in pending[cell]:
+            lock[key] = _lock_hash(project_dir, command)
+            ran.append(step)
+        srsly.write_yaml(lock_path, lock)
+        msg.good(f"Cell size {cell[0]}, seed {cell[1]} done ({log_path(*cell)})")
+    if failed:
+        raise GridError(
+            f"{len(failed)} of {len(tasks)} cells failed after "
+            f"{options.retries} retries (the others are done):\n" + "\n".join(failed)
+        )
     return ran
 
 
@@ -266,6 +331,19 @@ def grid_cli(
         help="Committed results directory: cells whose outputs under it all "
         "exist are skipped whole (a fresh clone resumes from them)",
     ),
+    use_ray: bool = Opt(
+        False, "--ray", help="Run the cells as Ray tasks, side by side (ray extra)"
+    ),
+    ray_address: Optional[str] = Opt(
+        None, "--ray-address", help="With --ray: the cluster to join (default: local)"
+    ),
+    cpus_per_cell: float = Opt(
+        1.0, "--cpus-per-cell", help="With --ray: CPUs per cell"
+    ),
+    gpus_per_cell: float = Opt(
+        0.0, "--gpus-per-cell", help="With --ray: GPUs per cell"
+    ),
+    retries: int = Opt(2, "--retries", help="With --ray: retries of a failed cell"),
 ):
     """
     Run project COMMANDS for every labeled size and seed, as `spacy project run
@@ -274,9 +352,14 @@ def grid_cli(
     are unchanged since it last ran (recorded in project.grid.lock) is skipped,
     so an interrupted grid resumes where it stopped. Other project variables
     are overridden for every cell as with `spacy project run`, e.g.
-    --vars.teacher packaged:all-mpnet-base-v2.
+    --vars.teacher packaged:all-mpnet-base-v2. With --ray, each cell is a Ray
+    task with the CPUs and GPUs it asks for, cells run side by side, a failed
+    cell is retried and then reported, the others go on (logs/grid/).
     """
     try:
+        ray = None
+        if use_ray:
+            ray = RayGridOptions(ray_address, cpus_per_cell, gpus_per_cell, retries)
         ran = run_grid(
             project_dir,
             string_to_list(commands),
@@ -286,8 +369,9 @@ def grid_cli(
             force=force,
             results=results,
             on_skip=_print_skip,
+            ray=ray,
         )
-    except GridError as err:
+    except (GridError, ValueError, ImportError) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Grid done: {len(ran)} steps ran (lock: {project_dir / GRID_LOCK})")
 

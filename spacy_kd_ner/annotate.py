@@ -25,15 +25,20 @@ kind, labels, label map, smoothing: ``Teacher.record``) is in the manifest as
 later keeps its shards for the next run to resume.
 
 Memory stays flat: one input ``.spacy`` file and one shard of docs at a time.
+With `ray_annotate.RayOptions` the teachers run on Ray workers, shard by
+shard; reading, resuming, writing and publishing stay here, so the output is
+the same.
 """
 
 import hashlib
 import time
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
@@ -72,6 +77,9 @@ from .teachers import (
     make_teachers,
 )
 
+if TYPE_CHECKING:
+    from .ray_annotate import RayAnnotator, RayOptions
+
 TeacherRef = Union[str, Path, Language]
 
 
@@ -88,11 +96,15 @@ class AnnotateStats:
     shards_resumed (int): Shards kept from an interrupted run.
     seconds (float): Wall time of this run (loading the teacher included).
     teacher_seconds (float): Time spent running the teacher (all of them, for
-        an ensemble).
+        an ensemble); on Ray, the wall time of the annotation, the workers
+        running side by side.
     size_bytes (int): Size of the output directory.
     tags (List[str]): The tag list of the stored distributions.
     precisions (List[str]): Each teacher's precision, "fp32" or "bf16".
     teacher_kind (str): "kd_ner", "entities" or "spans" (`teachers.py`).
+    workers (int): Ray workers (0: the teachers ran in this process).
+    startup_seconds (float): On Ray, the time to start it and load the
+        teachers on every worker (not in `teacher_seconds`).
     dropped_entities (Dict[str, int]): Entities (or spans) of the teachers
         left out of the distributions, their label not in the tag list (or
         not in the label map), per teacher label; of the docs this run
@@ -113,6 +125,8 @@ class AnnotateStats:
     tags: List[str] = field(default_factory=list)
     precisions: List[str] = field(default_factory=list)
     teacher_kind: str = ""
+    workers: int = 0
+    startup_seconds: float = 0.0
     dropped_entities: Dict[str, int] = field(default_factory=dict)
 
     @property
@@ -167,24 +181,32 @@ def annotate_docs(
         chunk = list(islice(docs, buffer_size))
         if not chunk:
             break
-        _annotate_chunk(teachers, chunk, batch_size, context=context)
+        annotate_chunk(teachers, chunk, batch_size, context=context)
         yield from chunk
     dropped = dropped_counts(teachers)
     if dropped:
         warnings.warn(dropped_message(dropped), stacklevel=2)
 
 
-def _annotate_chunk(
+def annotate_chunk(
     teachers: Sequence[Teacher],
     docs: List[Doc],
     batch_size: int,
     on_batch: Optional[Callable[[int], Any]] = None,
     context: Optional[ContextSource] = None,
 ) -> None:
-    """Set on each doc the mean of the teachers' distributions. `on_batch` is
-    called with the number of docs of each batch a teacher has run. With a
-    `context`, the teachers read each doc's window doc and the distributions
-    of its own tokens are kept."""
+    """Set on each doc the mean of the teachers' distributions: what every
+    path (in memory, a shard of `annotate_corpus`, a Ray worker's shard)
+    runs.
+
+    teachers (Sequence[Teacher]): The teachers (`teachers.make_teachers`).
+    docs (List[Doc]): The docs, changed in place (empty ones get no rows).
+    batch_size (int): The teachers' batch size.
+    on_batch (Optional[Callable[[int], Any]]): Called with the number of docs
+        of each batch a teacher has run.
+    context (Optional[ContextSource]): The teachers read each doc's window doc
+        and the distributions of its own tokens are kept.
+    """
     tags = teachers[0].tag_names
     non_empty = [doc for doc in docs if len(doc)]
     windows = [
@@ -225,6 +247,7 @@ def annotate_corpus(
     context: Optional[ContextSource] = None,
     precision: Optional[str] = None,
     options: TeacherOptions = TeacherOptions(),
+    ray: Optional["RayOptions"] = None,
 ) -> AnnotateStats:
     """Annotate a corpus with a teacher's per-token distributions.
 
@@ -245,10 +268,14 @@ def annotate_corpus(
         "bf16" or "auto" (`precision.set_precision`); None keeps their own.
     options (TeacherOptions): How a pipeline without kd_ner teaches: labels,
         label map, smoothing, spans key (`teachers.py`).
+    ray (Optional[RayOptions]): Run the teachers on Ray workers
+        (`ray_annotate.py`; the output is the same); None: in this process.
     RETURNS (AnnotateStats): The counts, the dropped entities among them.
     RAISES AnnotateError: Bad sizes, an input without docs to read or with an
         unreadable file (named), an output inside the input or the input
-        inside the output, a teacher that `teachers.make_teachers` refuses
+        inside the output, Ray options with a context, teachers built in memory
+        or without Ray installed, a Ray worker that failed, a teacher that
+        `teachers.make_teachers` refuses
         (no labels, options for a kd_ner teacher, teachers of different
         kinds or over different tags), an output
         that `ShardWriter` refuses (another run writes it, `check_output`, an
@@ -262,6 +289,11 @@ def annotate_corpus(
         )
     if precision is not None:
         check_precision(precision)
+    if ray is not None and context is not None:
+        raise AnnotateError(
+            "Annotating on Ray does not read docs in context yet: leave out "
+            "--context-source or --ray."
+        )
     start_time = time.time()
     output_path = Path(output_path)
     check_not_nested([Path(input_path)], output_path)
@@ -303,7 +335,27 @@ def annotate_corpus(
             precisions=[pipeline_precision(t.nlp) for t in teachers],
             teacher_kind=teachers[0].kind,
         )
-        _annotate_shards(writer, teachers, files, stats, batch_size, progress, context)
+        annotator = None
+        if ray is not None:
+            from .ray_annotate import RayAnnotator
+
+            annotator = RayAnnotator(
+                pipelines,
+                hashes,
+                ray,
+                precision=precision,
+                component=component,
+                teacher_options=options,
+            )
+            stats.workers = ray.num_workers
+            stats.startup_seconds = annotator.startup_seconds
+        try:
+            _annotate_shards(
+                writer, teachers, files, stats, batch_size, progress, context, annotator
+            )
+        finally:
+            if annotator is not None:
+                annotator.close()
         if stats.docs_written != n_total:
             raise AnnotateError(
                 f"Wrote {stats.docs_written} docs but the input has {n_total}: the "
@@ -335,8 +387,11 @@ def _annotate_shards(
     batch_size: int,
     progress: bool,
     context: Optional[ContextSource],
+    annotator: Optional["RayAnnotator"],
 ) -> None:
-    """Write (or resume) the shards of `stats.docs_read` docs, and count."""
+    """Write (or resume) the shards of `stats.docs_read` docs, and count. The
+    shards an interrupted run wrote come first; the rest are annotated here,
+    or by `annotator`'s Ray workers."""
     n_total = stats.docs_read
     shard_size = writer.state["shard_size"]
     bar = _progress_bar(n_total * len(teachers), progress)
@@ -345,19 +400,36 @@ def _annotate_shards(
         if bar is not None:
             bar.update(n)
 
+    def annotated_here(chunks: Iterator[List[Doc]]) -> Iterator[List[Doc]]:
+        for chunk in chunks:
+            teacher_start = time.time()
+            annotate_chunk(teachers, chunk, batch_size, update, context)
+            stats.teacher_seconds += time.time() - teacher_start
+            yield chunk
+
     try:
         docs = read_docbins(files, teachers[0].nlp.vocab)
-        for _ in range(-(-n_total // shard_size)):
-            chunk = list(islice(docs, shard_size))
-            if writer.can_resume():
-                writer.resume(chunk)
-                update(len(chunk))
-            else:
-                teacher_start = time.time()
-                _annotate_chunk(teachers, chunk, batch_size, update, context)
-                stats.teacher_seconds += time.time() - teacher_start
-                writer.write(chunk)
-                stats.docs_annotated += len(chunk)
+        chunks = (
+            list(islice(docs, shard_size)) for _ in range(-(-n_total // shard_size))
+        )
+        rest: Iterator[List[Doc]] = iter(())
+        for chunk in chunks:
+            if not writer.can_resume():
+                rest = chain([chunk], chunks)
+                break
+            writer.resume(chunk)
+            update(len(chunk))
+        if annotator is None:
+            annotated = annotated_here(rest)
+        else:
+            ray_start = time.time()
+            annotated = annotator.annotate(rest, teachers[0].nlp.vocab, batch_size)
+        for chunk in annotated:
+            writer.write(chunk)
+            stats.docs_annotated += len(chunk)
+            if annotator is not None:
+                update(len(chunk) * len(teachers))
+                stats.teacher_seconds = time.time() - ray_start
     finally:
         if bar is not None:
             bar.close()
@@ -367,7 +439,10 @@ def _annotate_shards(
     stats.docs_with_gold = totals["n_docs_with_gold"]
     stats.shards = len(writer.shards)
     stats.shards_resumed = writer.n_resumed
-    stats.dropped_entities = dropped_counts(teachers)
+    dropped = Counter(dropped_counts(teachers))
+    if annotator is not None:
+        dropped.update(annotator.dropped)
+    stats.dropped_entities = dict(dropped)
 
 
 def _model_id(model: Union[str, Path, Language], nlp: Language) -> str:

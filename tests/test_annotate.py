@@ -462,7 +462,7 @@ def test_failure_before_the_first_shard_leaves_no_work_dir(
     def broken(*args, **kwargs):
         raise RuntimeError("teacher failed")
 
-    monkeypatch.setattr(annotate_module, "_annotate_chunk", broken)
+    monkeypatch.setattr(annotate_module, "annotate_chunk", broken)
     out = tmp_path / "annotated"
     with pytest.raises(RuntimeError, match="teacher failed"):
         annotate_corpus(teacher, corpus_path, out, shard_size=3)

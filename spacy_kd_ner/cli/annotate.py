@@ -11,6 +11,7 @@ from ..annotate import AnnotateStats, annotate_corpus, stats_dict
 from ..context import ContextSource
 from ..label_map import parse_label_map
 from ..provenance import run_record
+from ..ray_annotate import RayOptions
 from ..teachers import TeacherOptions, dropped_message
 from ._app import kd_app
 from ._util import (
@@ -99,6 +100,34 @@ def annotate_cli(
         "commit, date and machine",
         dir_okay=False,
     ),
+    use_ray: bool = Opt(
+        False,
+        "--ray",
+        help="Run the teachers on Ray workers (pip install 'spacy-kd-ner[ray]'); "
+        "same output",
+    ),
+    ray_address: Optional[str] = Opt(
+        None,
+        "--ray-address",
+        help="With --ray: the cluster to join (e.g. auto, ray://HEAD:10001); "
+        "default: a local Ray",
+    ),
+    num_workers: int = Opt(
+        1, "--num-workers", min=1, help="With --ray: workers, each with the teachers"
+    ),
+    cpus_per_worker: int = Opt(
+        1, "--cpus-per-worker", min=1, help="With --ray: CPUs (threads) per worker"
+    ),
+    gpus_per_worker: float = Opt(
+        0.0, "--num-gpus-per-worker", min=0.0, help="With --ray: GPUs per worker"
+    ),
+    max_restarts: int = Opt(
+        3,
+        "--max-restarts",
+        min=0,
+        help="With --ray: restarts of a dead worker (its shards retried) before "
+        "the run stops",
+    ),
     use_gpu: int = gpu_opt(),
     code_path: Optional[Path] = code_opt(),
 ):
@@ -121,7 +150,10 @@ def annotate_cli(
     sentences around it in its source document, as a teacher trained on
     `kd-ner context` windows expects, and each token keeps its own
     distribution. --precision bf16 runs the transformer's matrix products in
-    bfloat16 on CPUs that have AMX or AVX512-BF16 (several times faster).
+    bfloat16 on CPUs that have AMX or AVX512-BF16 (several times faster). With
+    --ray, --num-workers Ray actors each load the teachers (their pipeline
+    directories are shipped to them) and annotate shard after shard; this
+    process reads, writes and resumes as without Ray.
     """
     import_code(code_path)
     setup_gpu(use_gpu)
@@ -136,6 +168,22 @@ def annotate_cli(
         label_smoothing=label_smoothing,
         spans_key=spans_key,
     )
+    ray_options = None
+    if use_ray:
+        ray_options = RayOptions(
+            address=ray_address,
+            num_workers=num_workers,
+            cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker,
+            max_restarts=max_restarts,
+        )
+    elif ray_address is not None or (num_workers, cpus_per_worker) != (1, 1):
+        msg.fail(
+            "--ray-address, --num-workers and --cpus-per-worker need --ray.",
+            exits=1,
+        )
+    elif gpus_per_worker or max_restarts != 3:
+        msg.fail("--num-gpus-per-worker and --max-restarts need --ray.", exits=1)
     stats = annotate_corpus(
         split_commas(model, "pipeline name"),
         input_path,
@@ -148,6 +196,7 @@ def annotate_cli(
         context=context,
         precision=precision,
         options=options,
+        ray=ray_options,
     )
     print_stats(stats, output_path)
     if stats_path is not None:
@@ -168,6 +217,12 @@ def print_stats(stats: AnnotateStats, output_path: Path) -> None:
         ("tags", f"{len(stats.tags)}"),
         ("docs/s (teacher)", f"{stats.docs_per_second:,.1f}"),
         ("precision", ", ".join(stats.precisions)),
+        (
+            "Ray workers",
+            f"{stats.workers} (start-up {stats.startup_seconds:.1f}s)"
+            if stats.workers
+            else "none",
+        ),
         ("size", f"{stats.size_bytes / 2**20:.1f} MiB"),
     ]
     rows.extend(
