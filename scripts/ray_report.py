@@ -93,12 +93,19 @@ def projection(
     return rate, (startup + POOL / rate) / 3600, bound
 
 
+def _row_order(item: Tuple[str, Dict[str, Any]]) -> Tuple[int, int]:
+    """Single process first, then the Ray runs by workers, then the ceilings."""
+    name, data = item
+    group = 2 if CEILING_RUN.match(name) else 0 if name == "single" else 1
+    return group, int(data.get("workers", 0) or 0)
+
+
 def render(results_dir: Path, base: Path) -> str:
     """The tables and the sources line, linking files relative to `base`."""
     runs = read_runs(results_dir)
     single = float(runs["single"]["docs_per_second"])
     rows = []
-    for name, data in runs.items():
+    for name, data in sorted(runs.items(), key=_row_order):
         rate = float(data["docs_per_second"])
         ceiling = bool(CEILING_RUN.match(name))
         rows.append(
