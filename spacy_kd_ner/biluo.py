@@ -20,6 +20,9 @@ from torch import Tensor
 
 from .models.crf import marginals, masked_potentials, viterbi_numpy
 
+# Docs per padded group of `constrained_decode` (sorted by length).
+DECODE_GROUP = 32
+
 BILUO_PREFIXES = ("B", "I", "L", "U")
 """The prefixes of the tags of an entity type, in tag-id order."""
 
@@ -124,9 +127,10 @@ def constrained_decode(
 ) -> List[Ints1d]:
     """Find the best valid BILUO tag sequence of each doc.
 
-    Runs a Viterbi per doc in numpy (``models.crf.viterbi_numpy``): at
-    inference a batch is often one short doc, where torch's per-op overhead
-    outweighs the work.
+    Runs the Viterbi in numpy (``models.crf.viterbi_numpy``): at inference a
+    batch is often one short doc, where torch's per-op overhead outweighs the
+    work. Docs are decoded in padded groups of similar length
+    (`DECODE_GROUP` docs, by length), so one long doc pads only its group.
 
     log_scores (Sequence[Floats2d]): Per doc, (n_tokens, K) scores: a CRF's
         emissions, or log-probabilities.
@@ -138,16 +142,28 @@ def constrained_decode(
         give empty arrays.
     """
     result = [cast(Ints1d, numpy.zeros((0,), dtype="int64")) for _ in log_scores]
-    keep = [i for i, s in enumerate(log_scores) if len(s) > 0]
+    keep = sorted(
+        (i for i, s in enumerate(log_scores) if len(s)),
+        key=lambda i: len(log_scores[i]),
+    )
     if not keep:
         return result
     n_tags = log_scores[keep[0]].shape[1]
     trans, start, end = (
         p.numpy() for p in _masked_float64(potentials, n_tags, constraints)
     )
-    for i in keep:
-        emissions = numpy.asarray(log_scores[i], dtype="float64")
-        result[i] = cast(Ints1d, viterbi_numpy(emissions, trans, start, end))
+    for group in range(0, len(keep), DECODE_GROUP):
+        docs = keep[group : group + DECODE_GROUP]
+        lengths = [len(log_scores[i]) for i in docs]
+        if len(docs) == 1:
+            emissions = numpy.asarray(log_scores[docs[0]], dtype="float64")[None]
+        else:
+            emissions = numpy.zeros((len(docs), lengths[-1], n_tags), "float64")
+            for row, i in enumerate(docs):
+                emissions[row, : lengths[row]] = log_scores[i]
+        paths = viterbi_numpy(emissions, lengths, trans, start, end)
+        for i, path in zip(docs, paths):
+            result[i] = cast(Ints1d, path)
     return result
 
 

@@ -2,11 +2,14 @@
 with the batched torch one; the stored CRF distributions are proper
 distributions on long docs too."""
 
+import itertools
+
 import numpy
 import pytest
 import torch
 
 from spacy_kd_ner.biluo import (
+    DECODE_GROUP,
     BILUOConstraints,
     biluo_constraints,
     biluo_tag_names,
@@ -77,17 +80,47 @@ def test_biluo_constraints_malformed(bad: str):
 
 
 def test_numpy_viterbi_equals_torch_viterbi():
+    """A padded batch of mixed lengths: the same paths as the torch Viterbi,
+    and as each doc decoded alone."""
     rng = numpy.random.default_rng(0)
     constraints = biluo_constraints(TAGS)
     K = len(TAGS)
-    for _ in range(200):
-        n = int(rng.integers(1, 12))
-        E = torch.tensor(rng.normal(scale=3, size=(1, n, K)))
+    for _ in range(100):
+        lengths = rng.integers(1, 12, size=int(rng.integers(1, 6)))
+        E = torch.tensor(rng.normal(scale=3, size=(len(lengths), max(lengths), K)))
         potentials = [torch.tensor(rng.normal(size=s)) for s in ((K, K), (K,), (K,))]
         masked = masked_potentials(*potentials, constraints)
-        expected = viterbi_decode(E, torch.tensor([n]), *masked)[0]
-        got = viterbi_numpy(*(x.numpy() for x in (E[0], *masked)))
-        assert list(got) == list(expected)
+        expected = viterbi_decode(E, torch.tensor(lengths), *masked)
+        numpy_masked = [x.numpy() for x in masked]
+        got = viterbi_numpy(E.numpy(), lengths, *numpy_masked)
+        assert [list(path) for path in got] == expected
+        for b, n in enumerate(lengths):
+            alone = viterbi_numpy(
+                E[b : b + 1, :n].numpy(), lengths[b : b + 1], *numpy_masked
+            )
+            assert list(alone[0]) == expected[b]
+
+
+def _path_score(path, emissions, trans, start, end):
+    total = start[path[0]] + end[path[-1]]
+    total += sum(emissions[t, tag] for t, tag in enumerate(path))
+    return total + sum(trans[i, j] for i, j in zip(path[:-1], path[1:]))
+
+
+def test_numpy_viterbi_is_the_brute_force_best():
+    rng = numpy.random.default_rng(2)
+    K = 3
+    for _ in range(50):
+        lengths = rng.integers(1, 5, size=3)
+        E = rng.normal(scale=2, size=(3, max(lengths), K))
+        potentials = rng.normal(size=(K, K)), rng.normal(size=K), rng.normal(size=K)
+        got = viterbi_numpy(E, lengths, *potentials)
+        for b, n in enumerate(lengths):
+            best = max(
+                itertools.product(range(K), repeat=int(n)),
+                key=lambda path: _path_score(path, E[b], *potentials),  # noqa: B023
+            )
+            assert tuple(got[b]) == best
 
 
 def test_constrained_decode_batch_with_empty_docs_is_valid():
@@ -149,3 +182,22 @@ def test_tag_labels_inverts_biluo_tag_names():
     assert tag_labels(["O"]) == []
     with pytest.raises(ValueError, match="Malformed BILUO tag 'X-PER'"):
         tag_labels(["O", "X-PER"])
+
+
+def test_constrained_decode_groups_equal_each_doc_alone():
+    """More docs than one padded group, lengths mixed (empty ones too), out of
+    length order: each doc's path is the one it gets decoded alone."""
+    rng = numpy.random.default_rng(3)
+    constraints = biluo_constraints(TAGS)
+    K = len(TAGS)
+    potentials = tuple(
+        rng.normal(size=s).astype("float32") for s in ((K, K), (K,), (K,))
+    )
+    scores = [
+        rng.normal(scale=3, size=(int(n), K)).astype("float32")
+        for n in rng.integers(0, 40, size=3 * DECODE_GROUP + 5)
+    ]
+    together = constrained_decode(scores, constraints, potentials)
+    for doc_scores, path in zip(scores, together):
+        alone = constrained_decode([doc_scores], constraints, potentials)[0]
+        assert list(path) == list(alone)

@@ -19,7 +19,7 @@ device of the emissions. They raise ValueError on shapes or lengths that do
 not fit.
 """
 
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy
 import torch
@@ -255,33 +255,48 @@ def viterbi_decode(
 
 def viterbi_numpy(
     emissions: numpy.ndarray,
+    lengths: Sequence[int],
     transitions: numpy.ndarray,
     start: numpy.ndarray,
     end: numpy.ndarray,
-) -> numpy.ndarray:
-    """Find the highest-scoring tag path of one sequence, in numpy: what
-    ``viterbi_decode`` computes for a batch, without torch's per-op overhead.
+) -> List[numpy.ndarray]:
+    """Find the highest-scoring tag path of each sequence of a padded batch, in
+    numpy: what ``viterbi_decode`` computes, without torch's per-op overhead
+    (at inference a batch is often one short doc). One step of the recursion
+    covers the whole batch; past its length a sequence keeps its score.
 
-    emissions (numpy.ndarray): Float (T, K) emission scores, T >= 1.
+    emissions (numpy.ndarray): Float (B, T, K) emission scores, padded.
+    lengths (Sequence[int]): The B sequence lengths, each in [1, T].
     transitions (numpy.ndarray): Float (K, K); ``[i, j]`` scores tag j after i.
     start (numpy.ndarray): Float (K,) start scores.
     end (numpy.ndarray): Float (K,) end scores.
-    RETURNS (numpy.ndarray): The (T,) int64 best tag ids.
+    RETURNS (List[numpy.ndarray]): Per sequence, its (length,) int64 best tag
+        ids.
     """
-    n_steps = emissions.shape[0]
-    score = start + emissions[0]
-    backpointers = numpy.empty((max(n_steps - 1, 0), emissions.shape[1]), "int64")
+    n_seqs, n_steps, n_tags = emissions.shape
+    lengths = numpy.asarray(lengths)
+    score = start + emissions[:, 0]
+    backpointers = numpy.empty((max(n_steps - 1, 0), n_seqs, n_tags), "int64")
+    shortest = int(lengths.min())
     for t in range(1, n_steps):
-        candidates = score[:, None] + transitions
-        backpointers[t - 1] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + emissions[t]
-    best = int((score + end).argmax())
-    path = numpy.empty((n_steps,), dtype="int64")
-    path[-1] = best
+        candidates = score[:, :, None] + transitions
+        previous = candidates.argmax(axis=1)
+        step = candidates.max(axis=1) + emissions[:, t]
+        if t < shortest:
+            score = step
+            backpointers[t - 1] = previous
+        else:
+            active = (lengths > t)[:, None]
+            score = numpy.where(active, step, score)
+            backpointers[t - 1] = numpy.where(active, previous, numpy.arange(n_tags))
+    best = (score + end).argmax(axis=1)
+    paths = numpy.empty((n_seqs, n_steps), dtype="int64")
+    paths[:, -1] = best
+    rows = numpy.arange(n_seqs)
     for t in range(n_steps - 2, -1, -1):
-        best = int(backpointers[t, best])
-        path[t] = best
-    return path
+        best = backpointers[t, rows, best]
+        paths[:, t] = best
+    return [paths[b, :n] for b, n in enumerate(lengths.tolist())]
 
 
 def marginals(
