@@ -269,7 +269,7 @@ def benchmark(
     if not pipeline:
         args += ["--bf16", "teacher"]
     args += ["--batch-sizes", "1,32,128", "--n-runs", "3", "--threads", str(threads),
-             "--max-docs", "1024", "--max-docs-bs1", "300",
+             "--max-docs", "256", "--max-docs-bs1", "100", "--min-seconds", "2",
              "--output", str(results / "speed.json")]  # fmt: skip
     run(kd_ner("benchmark", *args))
 

@@ -4,8 +4,10 @@ Speed is words per second of `nlp.pipe` over fresh, unannotated docs built from
 the gold docs' words and spaces: the tokenizer never runs and building the docs
 is not timed (spaCy's `spacy benchmark speed` times `make_doc` as well). Each
 batch size is warmed up first, then timed `n_runs` times with
-`time.perf_counter()` around `list(nlp.pipe(docs, batch_size=...))`; the
-median run is reported beside all runs.
+`time.perf_counter()` around `list(nlp.pipe(docs, batch_size=...))`, a run
+repeating its docs until it has taken `min_seconds` (a fast pipeline is then
+timed long enough on the few docs a slow one can afford); the median run is
+reported beside all runs.
 
 A pipeline runs in a precision: "fp32" or "bf16" (`BENCHMARK_PRECISIONS`),
 through `precision.in_precision`: its `with_precision` layers (the
@@ -199,13 +201,16 @@ def benchmark_speed(
     warmup_docs: int = 32,
     n_threads: Optional[int] = None,
     max_docs: MaxDocs = None,
+    min_seconds: float = 0.0,
 ) -> Dict[str, Any]:
     """Measure words per second of `nlp.pipe` at several batch sizes.
 
     For each batch size: run the pipeline over the first
     max(`warmup_docs`, batch size) docs (untimed), then time `n_runs` runs over
     the first `max_docs` docs (all of them when there is no limit), each on
-    freshly built docs.
+    freshly built docs. A run passes over those docs again (fresh docs, built
+    untimed) until its timed seconds reach `min_seconds`, so that a fast
+    pipeline is timed as long as a slow one on a short corpus.
 
     nlp (Language): The pipeline.
     docs (Sequence[Doc]): The docs whose words (and spaces) to process; their
@@ -218,14 +223,18 @@ def benchmark_speed(
     max_docs (Union[None, int, Mapping[int, Optional[int]]]): A limit on the
         docs timed, for every batch size (int) or per batch size (mapping,
         e.g. {1: 300}); None times all docs.
+    min_seconds (float): The least timed seconds of a run (whole passes).
     RETURNS (Dict[str, Any]): `batch_sizes` (List[int]), `words_per_second`
         ({str(batch size): median words/s}), `by_batch_size`
-        ({str(batch size): {"batch_size", "n_docs", "n_words", "n_runs",
-        "warmup_docs", "words_per_second" (median), "words_per_second_runs",
-        "seconds_runs"}}) and `n_threads` (torch's thread count while timing).
+        ({str(batch size): {"batch_size", "n_docs", "n_words" (one pass),
+        "n_runs", "warmup_docs", "words_per_second" (median),
+        "words_per_second_runs", "seconds_runs", "passes_runs"}}),
+        `min_seconds` and `n_threads` (torch's thread count while timing).
     """
     if n_runs < 1:
         raise InputError(f"n_runs must be at least 1, not {n_runs}")
+    if min_seconds < 0:
+        raise InputError(f"min_seconds must not be negative, not {min_seconds}")
     if any(bs < 1 for bs in batch_sizes):
         raise InputError(f"Batch sizes must be positive: {list(batch_sizes)}")
     docs = list(docs)
@@ -243,13 +252,15 @@ def benchmark_speed(
             n_warm = min(len(docs), max(warmup_docs, bs))
             list(nlp.pipe(_fresh_docs(nlp.vocab, docs[:n_warm]), batch_size=bs))
             seconds: List[float] = []
+            passes: List[int] = []
             for _ in range(n_runs):
-                run_docs = _fresh_docs(nlp.vocab, timed)
-                gc.collect()
-                start = time.perf_counter()
-                list(nlp.pipe(run_docs, batch_size=bs))
-                seconds.append(time.perf_counter() - start)
-            wps = [n_words / s for s in seconds]
+                elapsed, n_passes = 0.0, 0
+                while n_passes == 0 or elapsed < min_seconds:
+                    elapsed += _time_pass(nlp, timed, bs)
+                    n_passes += 1
+                seconds.append(elapsed)
+                passes.append(n_passes)
+            wps = [n_words * n / s for n, s in zip(passes, seconds)]
             by_batch_size[str(bs)] = {
                 "batch_size": bs,
                 "n_docs": len(timed),
@@ -259,6 +270,7 @@ def benchmark_speed(
                 "words_per_second": statistics.median(wps),
                 "words_per_second_runs": wps,
                 "seconds_runs": seconds,
+                "passes_runs": passes,
             }
     return {
         "batch_sizes": [int(bs) for bs in batch_sizes],
@@ -266,8 +278,19 @@ def benchmark_speed(
             k: v["words_per_second"] for k, v in by_batch_size.items()
         },
         "by_batch_size": by_batch_size,
+        "min_seconds": min_seconds,
         "n_threads": threads_used,
     }
+
+
+def _time_pass(nlp: Language, docs: Sequence[Doc], batch_size: int) -> float:
+    """Seconds of one `nlp.pipe` pass over fresh copies of `docs` (copies
+    built, and garbage collected, before the clock starts)."""
+    run_docs = _fresh_docs(nlp.vocab, docs)
+    gc.collect()
+    start = time.perf_counter()
+    list(nlp.pipe(run_docs, batch_size=batch_size))
+    return time.perf_counter() - start
 
 
 def benchmark_pipeline(
@@ -279,6 +302,7 @@ def benchmark_pipeline(
     warmup_docs: int = 32,
     n_threads: Optional[int] = None,
     max_docs: MaxDocs = None,
+    min_seconds: float = 0.0,
     code_path: Optional[Union[str, Path]] = None,
     precision: str = "fp32",
 ) -> Dict[str, Any]:
@@ -290,8 +314,8 @@ def benchmark_pipeline(
     model_path (Union[str, Path]): A pipeline directory (or package name).
     corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs
         (`docbins.read_corpus`).
-    batch_sizes, n_runs, warmup_docs, n_threads, max_docs: As for
-        `benchmark_speed`.
+    batch_sizes, n_runs, warmup_docs, n_threads, max_docs, min_seconds: As
+        for `benchmark_speed`.
     code_path (Optional[Union[str, Path]]): A Python file to import first
         (registered functions), as spaCy's `--code`.
     precision (str): "fp32" or "bf16" (`precision.in_precision`). The
@@ -322,6 +346,7 @@ def benchmark_pipeline(
             warmup_docs=warmup_docs,
             n_threads=n_threads,
             max_docs=max_docs,
+            min_seconds=min_seconds,
         )
     path = Path(model_path)
     result.update(
@@ -349,6 +374,7 @@ def benchmark_pipelines(
     warmup_docs: int = 32,
     n_threads: Optional[int] = None,
     max_docs: MaxDocs = None,
+    min_seconds: float = 0.0,
     code_path: Optional[Union[str, Path]] = None,
     isolate: bool = True,
     precisions: Mapping[str, str] = SimpleFrozenDict(),
@@ -365,8 +391,8 @@ def benchmark_pipelines(
     model_paths (Mapping[str, Union[str, Path]]): Names (for the report) to
         pipeline directories.
     corpus_path (Union[str, Path]): A `.spacy` file (or directory) of docs.
-    batch_sizes, n_runs, warmup_docs, n_threads, max_docs, code_path: As for
-        `benchmark_pipeline`.
+    batch_sizes, n_runs, warmup_docs, n_threads, max_docs, min_seconds,
+        code_path: As for `benchmark_pipeline`.
     isolate (bool): Run each pipeline in a process of its own.
     precisions (Mapping[str, str]): Names of `model_paths` to their precision
         ("fp32" or "bf16", as for `benchmark_pipeline`); "fp32" for the others.
@@ -379,6 +405,7 @@ def benchmark_pipelines(
         "warmup_docs": warmup_docs,
         "n_threads": n_threads,
         "max_docs": dict(max_docs) if isinstance(max_docs, Mapping) else max_docs,
+        "min_seconds": min_seconds,
         "code_path": str(code_path) if code_path is not None else None,
     }
     unknown = sorted(set(precisions) - set(model_paths))

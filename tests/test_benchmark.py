@@ -10,6 +10,7 @@ from spacy.training import Example
 from thinc.api import Linear, PyTorchWrapper, chain
 from typer.testing import CliRunner
 
+from spacy_kd_ner import benchmark as benchmark_module
 from spacy_kd_ner.benchmark import (
     benchmark_pipelines,
     benchmark_speed,
@@ -148,6 +149,28 @@ def test_benchmark_speed():
     assert all(not doc.has_annotation("TAG") for doc in docs)
 
 
+def test_benchmark_speed_repeats_passes_to_min_seconds(monkeypatch):
+    """A run passes over its docs until `min_seconds` of timed work, and its
+    words/s counts the words of every pass: with a pass timed at 0.1 s, a
+    0.25 s minimum takes 3 passes."""
+    nlp = make_tagger_nlp()
+    docs = make_docs(nlp, 6)
+    monkeypatch.setattr(benchmark_module, "_time_pass", lambda nlp, docs, bs: 0.1)
+    result = benchmark_speed(
+        nlp, docs, batch_sizes=(2,), n_runs=2, warmup_docs=0, min_seconds=0.25
+    )
+    stats = result["by_batch_size"]["2"]
+    assert result["min_seconds"] == 0.25
+    assert stats["passes_runs"] == [3, 3]
+    assert stats["seconds_runs"] == pytest.approx([0.3, 0.3])
+    assert stats["words_per_second"] == pytest.approx(3 * stats["n_words"] / 0.3)
+    monkeypatch.undo()
+    once = benchmark_speed(nlp, docs, batch_sizes=(2,), n_runs=1, warmup_docs=0)
+    assert once["by_batch_size"]["2"]["passes_runs"] == [1]
+    with pytest.raises(ValueError, match="min_seconds"):
+        benchmark_speed(nlp, docs, batch_sizes=(2,), min_seconds=-1)
+
+
 def test_benchmark_speed_rejects_empty():
     nlp = spacy.blank("en")
     with pytest.raises(ValueError):
@@ -238,6 +261,8 @@ def test_benchmark_cli_isolated(saved, tmp_path):
             "1",
             "--max-docs-bs1",
             "3",
+            "--min-seconds",
+            "0.01",
             "--output",
             str(out),
         ],
@@ -253,6 +278,8 @@ def test_benchmark_cli_isolated(saved, tmp_path):
     assert entry["n_threads"] == 1
     assert entry["by_batch_size"]["1"]["n_docs"] == 3
     assert entry["by_batch_size"]["4"]["n_docs"] == 10
+    assert entry["min_seconds"] == 0.01
+    assert all(sum(e["seconds_runs"]) >= 0.01 for e in entry["by_batch_size"].values())
     assert all(v > 0 for v in entry["words_per_second"].values())
     assert entry["peak_rss_mb"] >= entry["baseline_rss_mb"] > 0
 

@@ -67,6 +67,13 @@ def benchmark_cli(
         min=0,
         help="Time at most this many docs at batch size 1 (0: no limit)",
     ),
+    min_seconds: float = Opt(
+        0.0,
+        "--min-seconds",
+        min=0.0,
+        help="Repeat each timed run's docs until it has taken this long, so "
+        "that a fast pipeline is timed long enough on few docs",
+    ),
     warmup_docs: int = Opt(
         32, "--warmup-docs", min=0, help="Docs to warm up on before each batch size"
     ),
@@ -105,6 +112,7 @@ def benchmark_cli(
         n_runs=n_runs,
         n_threads=n_threads,
         max_docs=doc_limits(sizes, max_docs, max_docs_bs1 or None),
+        min_seconds=min_seconds,
         warmup_docs=warmup_docs,
         isolate=not in_process,
         output=output,
@@ -203,6 +211,7 @@ def benchmark(
     n_runs: int = 3,
     n_threads: Optional[int] = None,
     max_docs: MaxDocs = None,
+    min_seconds: float = 0.0,
     warmup_docs: int = 32,
     isolate: bool = True,
     output: Optional[Path] = None,
@@ -234,6 +243,7 @@ def benchmark(
         warmup_docs=warmup_docs,
         n_threads=n_threads,
         max_docs=max_docs,
+        min_seconds=min_seconds,
         code_path=code_path,
         isolate=isolate,
         precisions=precisions,
