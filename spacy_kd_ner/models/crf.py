@@ -274,10 +274,10 @@ def viterbi_numpy(
         ids.
     """
     n_seqs, n_steps, n_tags = emissions.shape
-    lengths = numpy.asarray(lengths)
+    n_real = numpy.asarray(lengths)
     score = start + emissions[:, 0]
     backpointers = numpy.empty((max(n_steps - 1, 0), n_seqs, n_tags), "int64")
-    shortest = int(lengths.min())
+    shortest = int(n_real.min())
     for t in range(1, n_steps):
         candidates = score[:, :, None] + transitions
         previous = candidates.argmax(axis=1)
@@ -286,7 +286,7 @@ def viterbi_numpy(
             score = step
             backpointers[t - 1] = previous
         else:
-            active = (lengths > t)[:, None]
+            active = (n_real > t)[:, None]
             score = numpy.where(active, step, score)
             backpointers[t - 1] = numpy.where(active, previous, numpy.arange(n_tags))
     best = (score + end).argmax(axis=1)
@@ -296,7 +296,7 @@ def viterbi_numpy(
     for t in range(n_steps - 2, -1, -1):
         best = backpointers[t, rows, best]
         paths[:, t] = best
-    return [paths[b, :n] for b, n in enumerate(lengths.tolist())]
+    return [paths[b, :n] for b, n in enumerate(n_real.tolist())]
 
 
 def marginals(
