@@ -656,5 +656,9 @@ def test_gaps_are_paired_by_seed_with_their_targets(tmp_path):
     assert teacher.std == pytest.approx(2.1213, abs=1e-4)  # sd of (-2, +1)
     assert gaps[("student-kd-pl", "student-baseline")].mean == pytest.approx(6.0)
     assert ("student-kd-pl", "spacy-ner") not in gaps
-    table = render_gaps_table({150: gaps})
+    table = render_gaps_table({150: gaps, 1500: gaps})
     assert "| 150 | -0.50 ± 2.12 (met) | +6.00 ± 1.41 (met) | – |" in table
+    # The baseline's target holds up to 750 labeled sentences only (issue 27):
+    # at 1,500 the gap is shown without a verdict.
+    assert "| 1500 | -0.50 ± 2.12 (met) | +6.00 ± 1.41 | – |" in table
+    assert "(≥ +5 to 750)" in table and "(≥ +5 to 1500)" in table
