@@ -15,6 +15,7 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple, cast
 
 import numpy
 import torch
+from thinc.api import NumpyOps
 from thinc.types import Floats1d, Floats2d, Ints1d
 from torch import Tensor
 
@@ -154,14 +155,9 @@ def constrained_decode(
     )
     for group in range(0, len(keep), DECODE_GROUP):
         docs = keep[group : group + DECODE_GROUP]
-        lengths = [len(log_scores[i]) for i in docs]
-        if len(docs) == 1:
-            emissions = numpy.asarray(log_scores[docs[0]], dtype="float64")[None]
-        else:
-            emissions = numpy.zeros((len(docs), lengths[-1], n_tags), "float64")
-            for row, i in enumerate(docs):
-                emissions[row, : lengths[row]] = log_scores[i]
-        paths = viterbi_numpy(emissions, lengths, trans, start, end)
+        seqs = [numpy.asarray(log_scores[i], dtype="float64") for i in docs]
+        emissions = NumpyOps().pad(seqs)
+        paths = viterbi_numpy(emissions, [len(s) for s in seqs], trans, start, end)
         for i, path in zip(docs, paths):
             result[i] = cast(Ints1d, path)
     return result
