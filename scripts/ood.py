@@ -5,13 +5,17 @@ Run as ``python scripts/ood.py STEP ...`` from the project directory
 and spacy-ner of a split (SIZE-SEED) and `wnut16-split`:
 
     corpus/ood/<pool>/*.spacy                       pools
+    corpus/ood/swapped-<split>/*.spacy              swap (after annotate tweets)
     corpus/annotated-ood/<pool>/<split>/            annotate (the pool only)
     training/student-kd-pl-<pool>-<split>-s<n>/     students
     <output>/<model>.json                           evaluate, on the tweets
 
 The pools (`POOLS`) are the unlabeled text of kd-pl students that differ
 from `all`'s only in it: two for adaptation (the teacher labels raw tweets),
-one for robustness (no tweets seen). The students read the split's labeled
+one for robustness (no tweets seen). The swapped pool depends on the split:
+`swap` makes it from the teacher's entities in the annotated tweets pool
+(run `annotate --pools tweets` first), so the annotate of ``swapped`` comes
+after it. The students read the split's labeled
 annotations of `all` (``corpus/annotated/<split>/labeled``) and are scored
 on CoNLL test like `all`'s; `evaluate` scores every model on the test tweets
 with their gold mapped to CoNLL's types (`kd-ner evaluate --gold-label-map`,
@@ -28,8 +32,11 @@ from spacy.vocab import Vocab
 from wasabi import msg
 
 from commands import gpu_option, kd_ner, run, seed_option, size_option, split_list
-from perturb import perturb_docs
+from perturb import entity_bank, perturb_docs, swap_entities
+from spacy_kd_ner.annotated_corpus import AnnotateError, read_annotated
 from spacy_kd_ner.doc_text import unannotated_copy
+from spacy_kd_ner.scores import TeacherScoresError
+from spacy_kd_ner.teacher_eval import pseudo_label_doc
 from train import run_name, train_students
 
 # Pool name -> what it holds.
@@ -38,8 +45,13 @@ POOLS: Dict[str, str] = {
     "tweets-only": "the tweets outside the test tweets instead of the pool "
     "(adaptation)",
     "perturbed": "the CoNLL pool and a perturbed copy of it (robustness)",
+    "swapped": "the tweets pool and copies of its tweets with the split "
+    "teacher's entities swapped for others of their label (adaptation)",
 }
-CONLL_POOL, TWEETS, PERTURBED = "conll.spacy", "tweets.spacy", "perturbed.spacy"
+# Pools made per split, from the split's teacher: <pools>/<pool>-<split>.
+SPLIT_POOLS = {"swapped"}
+CONLL_POOL, TWEETS = "conll.spacy", "tweets.spacy"
+PERTURBED, SWAPPED = "perturbed.spacy", "swapped.spacy"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -59,6 +71,11 @@ def check_pools(value: str) -> List[str]:
     if unknown or not names:
         msg.fail(f"Unknown pool(s) {unknown or value!r}: use {list(POOLS)}", exits=1)
     return names
+
+
+def pool_dir(pools_dir: Path, name: str, split: str) -> Path:
+    """Where the pool's unannotated docs are, for the split."""
+    return pools_dir / (f"{name}-{split}" if name in SPLIT_POOLS else name)
 
 
 def read_docs(path: Path) -> List[Doc]:
@@ -82,8 +99,9 @@ def pools(
     seed: int = typer.Option(1, help="perturbed: seed of the draws"),
     output: Path = typer.Option(Path("corpus/ood"), help="The pools' directory"),
 ) -> None:
-    """Write each pool of `POOLS` to OUTPUT/<pool>/: the tweets without their
-    gold entities, the CoNLL pool as it is, its perturbed copy. Tweets whose
+    """Write each pool of `POOLS` but `SPLIT_POOLS` to OUTPUT/<pool>/: the
+    tweets without their gold entities, the CoNLL pool as it is, its
+    perturbed copy. Tweets whose
     text is also a test tweet's (the WNUT-16 file repeats some) are left out
     and counted: the teacher's view of the test text must not reach the
     student."""
@@ -125,6 +143,49 @@ def pools(
 
 
 @app.command()
+def swap(
+    size: int = size_option(),
+    seed: int = seed_option(),
+    copies: int = typer.Option(5, min=1, help="Swapped copies of each tweet"),
+    lower: float = typer.Option(0.3, help="Probability of lowercasing an entity"),
+    swap_seed: int = typer.Option(1, help="Seed of the draws"),
+    pools_dir: Path = typer.Option(Path("corpus/ood"), help="`pools`' directory"),
+    annotated: Path = typer.Option(Path("corpus/annotated-ood"), help="Annotations"),
+) -> None:
+    """Write the swapped pool of the split: the tweets pool and `copies`
+    copies of each tweet in which the teacher found entities, each entity
+    swapped for one of its label from the teacher's entities in the whole
+    annotated tweets pool (CoNLL pool and tweets; `perturb.swap_entities`)."""
+    split = f"{size}-{seed}"
+    source = annotated / "tweets" / split
+    tweets_dir = pools_dir / "tweets"
+    try:
+        labeled = [pseudo_label_doc(doc) for doc in read_annotated(source, Vocab())]
+    except (AnnotateError, TeacherScoresError) as err:
+        msg.fail(f"{err} (run `annotate --pools tweets` first)", exits=1)
+    texts = {doc.text for doc in read_docs(tweets_dir / TWEETS)}
+    tweets = [doc for doc in labeled if doc.text in texts]
+    bank = entity_bank(labeled)
+    swapped, counts = swap_entities(
+        tweets, bank, copies=copies, lower=lower, seed=swap_seed
+    )
+    directory = pool_dir(pools_dir, "swapped", split)
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    for file_name in (CONLL_POOL, TWEETS):
+        shutil.copyfile(tweets_dir / file_name, directory / file_name)
+    DocBin(docs=swapped).to_disk(directory / SWAPPED)
+    sizes = ", ".join(f"{len(words):,} {label}" for label, words in bank.items())
+    msg.good(
+        f"Wrote {directory}: the tweets pool and {counts.copies:,} swapped copies "
+        f"of {counts.docs - counts.without_entities:,} of the {counts.docs:,} "
+        f"tweets ({counts.without_entities:,} without the teacher's entities, "
+        f"{counts.lowered:,} entities lowercased); bank from {source}: {sizes}"
+    )
+
+
+@app.command()
 def annotate(
     size: int = size_option(),
     seed: int = seed_option(),
@@ -143,7 +204,7 @@ def annotate(
             kd_ner(
                 "annotate",
                 str(teacher),
-                str(pools_dir / name),
+                str(pool_dir(pools_dir, name, split)),
                 str(output / name / split),
                 "--overwrite",
                 "--gpu-id",

@@ -52,6 +52,7 @@ MODELS: Dict[str, str] = {
     "student-kd-pl-perturbed": "kd-pl, CoNLL pool + perturbed copy",
     "student-kd-pl-tweets": "kd-pl, CoNLL pool + tweets",
     "student-kd-pl-tweets-only": "kd-pl, tweets instead of the pool",
+    "student-kd-pl-swapped": "kd-pl, CoNLL pool + tweets + entity-swapped tweets",
 }
 TEACHER, BASELINE, REFERENCE = "teacher", "student-baseline", "student-kd-pl"
 DISTILLED = [name for name in MODELS if name.startswith("student-kd-pl")]

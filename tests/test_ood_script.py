@@ -1,6 +1,7 @@
 """scripts/ood.py: the out-of-domain study's pools and the commands it runs
 (without running them)."""
 
+import numpy
 import pytest
 import spacy
 from conftest import record_runs
@@ -67,7 +68,9 @@ def test_pools_hold_the_tweets_without_gold_and_the_perturbed_pool(
 ):
     output = invoke("pools", *corpora, "--lower", "1", "--drop", "0", "--output", "ood")
     assert "3 tweets (3 gold entities removed" in output
-    assert sorted(p.name for p in (tmp_path / "ood").iterdir()) == sorted(ood.POOLS)
+    assert sorted(p.name for p in (tmp_path / "ood").iterdir()) == sorted(
+        set(ood.POOLS) - ood.SPLIT_POOLS
+    )
     tweets = read(tmp_path / "ood/tweets/tweets.spacy")
     assert [d.text for d in tweets] == [
         "justin bieber live tonight", "go @nyc", "Seattle rain again",
@@ -157,3 +160,67 @@ def test_evaluate_scores_each_model_on_the_test_tweets(ran):
         option(ran[2], "--output")
         == "results/ood/student-kd-pl-perturbed-150-2-s0.json"
     )
+
+
+def annotated_tweets_pool(tmp_path):
+    """An annotated tweets pool of split 750-1 whose teacher tags the first
+    word of each doc as a one-word PER: two CoNLL docs, two tweets."""
+    from spacy_kd_ner.scores import set_teacher_scores
+
+    tags = ["O", "U-PER"]
+    nlp = spacy.blank("en")
+    texts = {
+        "conll.spacy": ["Peter ran", "Mary sat"],
+        "tweets.spacy": ["lol ok", "bob lol"],
+    }
+    for name, docs in texts.items():
+        write(tmp_path / "corpus/ood/tweets" / name, docs)
+    docs = [nlp.make_doc(t) for ts in texts.values() for t in ts]
+    for doc in docs:
+        probs = numpy.zeros((len(doc), 2), dtype="float32")
+        probs[:, 0] = 1.0
+        if doc.text != "lol ok":
+            probs[0] = [0.0, 1.0]
+        set_teacher_scores(doc, tags, probs)
+    out = tmp_path / "corpus/annotated-ood/tweets/750-1"
+    out.mkdir(parents=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(out / "shard.spacy")
+    return out
+
+
+def test_swap_writes_the_tweets_pool_and_swapped_copies_of_its_tweets(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    annotated_tweets_pool(tmp_path)
+    monkeypatch.setattr(
+        ood, "read_annotated", lambda path, vocab: read(path / "shard.spacy")
+    )
+    output = invoke(
+        "swap", "--size", "750", "--seed", "1", "--copies", "4", "--lower", "0"
+    )
+    pool = tmp_path / "corpus/ood/swapped-750-1"
+    assert sorted(p.name for p in pool.iterdir()) == [
+        "conll.spacy",
+        "swapped.spacy",
+        "tweets.spacy",
+    ]
+    assert [d.text for d in read(pool / "tweets.spacy")] == ["lol ok", "bob lol"]
+    swapped = [d.text for d in read(pool / "swapped.spacy")]
+    assert len(swapped) == 4
+    assert set(swapped) <= {"Peter lol", "Mary lol", "bob lol"}
+    output = " ".join(output.split())
+    assert "4 swapped copies of 1 of the 2 tweets" in output
+    assert "1 without the teacher's entities" in output and "3 PER" in output
+
+
+def test_swap_before_the_tweets_are_annotated_is_a_message(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output = invoke("swap", "--size", "750", "--seed", "1", code=1)
+    assert "annotate --pools tweets" in output
+
+
+def test_annotate_reads_a_split_pool_from_its_split_directory(ran):
+    invoke("annotate", "--size", "750", "--seed", "1", "--pools", "swapped")
+    assert ran[0][6] == "corpus/ood/swapped-750-1"
+    assert ran[0][7] == "corpus/annotated-ood/swapped/750-1"

@@ -5,7 +5,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-from perturb import app, perturb_docs
+from perturb import app, entity_bank, perturb_docs, swap_entities
 
 
 @pytest.fixture
@@ -105,3 +105,69 @@ def test_cli_bad_probability_is_a_message(tmp_path, docs):
         app, [str(source), str(tmp_path / "o.spacy"), "--drop", "1"]
     )
     assert result.exit_code == 1 and "drop" in result.output
+
+
+def _with_ents(nlp, text, ents):
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(*span) for span in ents]
+    return doc
+
+
+def test_entity_bank_holds_each_label_s_distinct_words_sorted():
+    nlp = spacy.blank("en")
+    docs = [
+        _with_ents(nlp, "Ann met Bob Ray", [(0, 3, "PER"), (8, 15, "PER")]),
+        _with_ents(nlp, "Ann went to Rome", [(0, 3, "PER"), (12, 16, "LOC")]),
+    ]
+    assert entity_bank(docs) == {"LOC": [("Rome",)], "PER": [("Ann",), ("Bob", "Ray")]}
+
+
+def test_swapped_copies_replace_each_entity_by_one_of_its_label():
+    nlp = spacy.blank("en")
+    doc = _with_ents(nlp, "so Ann went to Rome today", [(3, 6, "PER"), (15, 19, "LOC")])
+    bank = {"PER": [("Bob", "Ray"), ("Eve",)], "LOC": [("New", "York")]}
+    copies, counts = swap_entities([doc], bank, copies=20, lower=0.0, seed=1)
+    assert len(copies) == 20 and counts.docs == 1 and counts.copies == 20
+    texts = {c.text for c in copies}
+    assert texts == {
+        "so Bob Ray went to New York today",
+        "so Eve went to New York today",
+    }
+    assert all(not c.has_annotation("ENT_IOB") for c in copies)
+
+
+def test_swapped_entities_are_lowercased_at_the_rate_and_the_rest_is_kept():
+    nlp = spacy.blank("en")
+    doc = _with_ents(nlp, "I saw Ann .", [(6, 9, "PER")])
+    copies, counts = swap_entities(
+        [doc], {"PER": [("Eve",)]}, copies=400, lower=0.25, seed=2
+    )
+    n_lower = sum(c.text == "I saw eve ." for c in copies)
+    assert n_lower + sum(c.text == "I saw Eve ." for c in copies) == 400
+    assert 60 <= n_lower <= 140 and counts.lowered == n_lower
+
+
+def test_docs_without_entities_get_no_copies_and_are_counted():
+    nlp = spacy.blank("en")
+    docs = [nlp.make_doc("nothing here"), _with_ents(nlp, "Ann", [(0, 3, "PER")])]
+    copies, counts = swap_entities(docs, {"PER": [("Eve",)]}, copies=3, seed=1)
+    assert [c.text for c in copies] == ["Eve"] * 3
+    assert (counts.docs, counts.without_entities, counts.copies) == (2, 1, 3)
+
+
+def test_a_label_missing_from_the_bank_is_an_error():
+    nlp = spacy.blank("en")
+    doc = _with_ents(nlp, "Ann", [(0, 3, "PER")])
+    with pytest.raises(ValueError, match="PER"):
+        swap_entities([doc], {"LOC": [("Rome",)]}, copies=1, seed=1)
+
+
+def test_same_seed_same_swaps():
+    nlp = spacy.blank("en")
+    doc = _with_ents(nlp, "Ann is here", [(0, 3, "PER")])
+    bank = {"PER": [(name,) for name in "ABCDEFGH"]}
+
+    def texts(seed):
+        return [c.text for c in swap_entities([doc], bank, copies=10, seed=seed)[0]]
+
+    assert texts(1) == texts(1) and texts(1) != texts(2)
