@@ -21,7 +21,7 @@ directory, e.g. results/paper for a grid split), for the models of
 - a line naming the files, commits and dates (`report.py`'s
   `render_sources`).
 
-Models whose files are missing are left out. With --readme, the tables
+Models whose files are missing are left out. With --readme, the
 gap table replaces the lines between ``<!-- NAME:start -->`` and
 ``<!-- NAME:end -->``.
 """
