@@ -141,6 +141,48 @@ def build_lstm_cnn_encoder_v2(
     return model
 
 
+@registry.architectures("spacy-kd-ner.LSTMCNNEncoder.v3")
+def build_lstm_cnn_encoder_v3(
+    *,
+    hidden_size: int = 100,
+    depth: int = 2,
+    dropout: float = 0.5,
+    word_dropout: float = 0.0,
+    lowercase: bool = False,
+    word_dim: int = 50,
+    char_dim: int = 16,
+    char_filters: int = 128,
+    char_kernel: int = 3,
+    n_chars: int = 512,
+    max_word_length: int = 20,
+    n_hash_rows: int = 20000,
+) -> Model[List[Doc], List[Floats2d]]:
+    """The LSTM-CNN encoder of v2 that can be blind to case: with lowercase,
+    the char CNN reads each token's lowercase form, so "Rome", "ROME" and
+    "rome" get the same features (the word table is looked up by the
+    lowercase form in every version). An uncased teacher (MPNet-base's
+    tokenizer lowercases) sees text that way; a cased student learns from
+    edited text that capitals mark names, which fails on text without them.
+
+    lowercase (bool): Read the characters of the lowercase form. False is v2.
+    """
+    model = build_lstm_cnn_encoder_v2(
+        hidden_size=hidden_size,
+        depth=depth,
+        dropout=dropout,
+        word_dropout=word_dropout,
+        word_dim=word_dim,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_kernel=char_kernel,
+        n_chars=n_chars,
+        max_word_length=max_word_length,
+        n_hash_rows=n_hash_rows,
+    )
+    model.attrs["lowercase"] = lowercase
+    return model
+
+
 def init(
     model: Model[List[Doc], List[Floats2d]],
     X: Optional[List[Doc]] = None,
@@ -298,7 +340,10 @@ def featurize(
             "student (spacy train) with this version."
         )
     lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
-    texts = [token.text for doc in docs for token in doc]
+    if model.attrs.get("lowercase", False):
+        texts = [token.lower_ for doc in docs for token in doc]
+    else:
+        texts = [token.text for doc in docs for token in doc]
     word_ids = _word_ids(model, docs, scheme)
     codes = _char_codes(texts, model.attrs["max_word_length"])
     n_chars = model.attrs["n_chars"]
