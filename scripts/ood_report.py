@@ -51,9 +51,11 @@ MODELS: Dict[str, str] = {
     "student-baseline-lc": "baseline, case-blind",
     "student-kd-pl": "kd-pl, CoNLL pool",
     "student-kd-pl-lc": "kd-pl, CoNLL pool, case-blind",
+    "student-kd-pl-frozen": "kd-pl, CoNLL pool, frozen word table",
     "student-kd-pl-perturbed": "kd-pl, CoNLL pool + perturbed copy",
     "student-kd-pl-tweets": "kd-pl, CoNLL pool + tweets",
     "student-kd-pl-tweets-lc": "kd-pl, CoNLL pool + tweets, case-blind",
+    "student-kd-pl-tweets-frozen": "kd-pl, CoNLL pool + tweets, frozen word table",
     "student-kd-pl-tweets-only": "kd-pl, tweets instead of the pool",
     "student-kd-pl-swapped": "kd-pl, CoNLL pool + tweets + entity-swapped tweets",
 }

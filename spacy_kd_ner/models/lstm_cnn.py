@@ -149,6 +149,7 @@ def build_lstm_cnn_encoder_v3(
     dropout: float = 0.5,
     word_dropout: float = 0.0,
     lowercase: bool = False,
+    freeze_words: bool = False,
     word_dim: int = 50,
     char_dim: int = 16,
     char_filters: int = 128,
@@ -164,7 +165,13 @@ def build_lstm_cnn_encoder_v3(
     tokenizer lowercases) sees text that way; a cased student learns from
     edited text that capitals mark names, which fails on text without them.
 
+    With freeze_words, the word table keeps the static vectors it starts
+    from: words that training never sees (text of another kind) stay where
+    the words it sees are, in the vectors' space, instead of apart from the
+    fine-tuned ones. It needs static vectors.
+
     lowercase (bool): Read the characters of the lowercase form. False is v2.
+    freeze_words (bool): Do not fine-tune the word table. False is v2.
     """
     model = build_lstm_cnn_encoder_v2(
         hidden_size=hidden_size,
@@ -180,6 +187,8 @@ def build_lstm_cnn_encoder_v3(
         n_hash_rows=n_hash_rows,
     )
     model.attrs["lowercase"] = lowercase
+    model.attrs["freeze_words"] = freeze_words
+    _torch_module(model).freeze_words = freeze_words
     return model
 
 
@@ -190,7 +199,8 @@ def init(
 ) -> None:
     """Size (and fill) the word table: a copy of the static vectors of the
     docs' vocab if it has some (`copy_word_vectors`), else `n_hash_rows`
-    hashed rows."""
+    hashed rows; a frozen word table (v3's freeze_words) raises ValueError
+    without static vectors."""
     if not X:
         raise ValueError(
             "The LSTM-CNN encoder needs a sample of docs to initialize: it reads "
@@ -199,6 +209,12 @@ def init(
     vectors = X[0].vocab.vectors
     if isinstance(vectors, Vectors) and has_word_vectors(vectors):
         copy_word_vectors(model, vectors)
+    elif model.attrs.get("freeze_words", False):
+        raise ValueError(
+            "LSTMCNNEncoder.v3 freeze_words needs static vectors to start the "
+            "word table from, but the pipeline has none: set "
+            "[initialize] vectors, or freeze_words = false."
+        )
     else:
         _torch_module(model).words.resize(N_RESERVED_ROWS + model.attrs["n_hash_rows"])
         model.attrs.update(word_ids="hash", word_keys=None, word_rows=None)

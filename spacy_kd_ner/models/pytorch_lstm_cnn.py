@@ -82,6 +82,8 @@ class LSTMCNNEncoder(nn.Module):
     computed for padding but the BiLSTM's packed sequences: word_ids (n_tokens,)
     long; char_ids (n_tokens, max_chars) long; lengths (batch,) long, the
     tokens per doc, on the CPU. Returns (n_tokens, 2 * hidden_size).
+    With freeze_words, no gradient reaches the word table: it stays as it
+    was started (from static vectors) while the rest learns.
     """
 
     def __init__(
@@ -95,8 +97,10 @@ class LSTMCNNEncoder(nn.Module):
         hidden_size: int,
         depth: int,
         dropout: float,
+        freeze_words: bool = False,
     ):
         super().__init__()
+        self.freeze_words = freeze_words
         self.words = ResizableEmbedding(2, word_dim, padding_idx=PAD_ID)
         self.chars = CharCNN(n_chars, char_dim, char_filters, char_kernel)
         self.dropout = nn.Dropout(dropout)
@@ -112,7 +116,10 @@ class LSTMCNNEncoder(nn.Module):
     def embed(self, word_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
         """The BiLSTM's inputs: word embeddings and char-CNN features,
         (n_tokens, word_dim + char_filters), before dropout."""
-        return torch.cat([self.words(word_ids), self.chars(char_ids)], dim=-1)
+        words = self.words(word_ids)
+        if self.freeze_words:
+            words = words.detach()
+        return torch.cat([words, self.chars(char_ids)], dim=-1)
 
     def forward(
         self, word_ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor
