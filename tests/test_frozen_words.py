@@ -5,9 +5,11 @@ import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
+from spacy.training import Example
 from spacy.util import fix_random_seed, registry
+from test_package import TRAIN_DATA
 from test_word_dropout import ENCODER
-from test_word_table import vectors_table
+from test_word_table import vectors_table, write_vectors_dir
 from thinc.api import Adam
 
 from spacy_kd_ner.models.lstm_cnn import _torch_module
@@ -52,3 +54,29 @@ def test_v3_without_freeze_words_fine_tunes_the_word_table():
 def test_v3_freeze_words_needs_static_vectors():
     with pytest.raises(ValueError, match="freeze_words needs static vectors"):
         trained_tables(True, with_vectors=False)
+
+
+def test_kd_ner_trains_a_frozen_word_table_from_a_vectors_directory(tmp_path):
+    """The pipe copies the vectors in after the encoder's own init (which
+    finds none in the pipeline): the frozen table is the vectors' rows."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    encoder = {"@architectures": "spacy-kd-ner.LSTMCNNEncoder.v3", **ENCODER}
+    nlp.add_pipe(
+        "kd_ner", config={"model": {"encoder": {**encoder, "freeze_words": True}}}
+    )
+    nlp.config["initialize"]["components"]["kd_ner"] = {
+        "vectors": str(write_vectors_dir(tmp_path / "vectors"))
+    }
+    examples = [
+        Example.from_dict(nlp.make_doc(text), {"entities": ents})
+        for text, ents in TRAIN_DATA
+    ]
+    nlp.initialize(lambda: examples)
+    module = _torch_module(nlp.get_pipe("kd_ner").model.get_ref("encoder"))
+    before = module.words.weight.detach().clone()
+    for _ in range(3):
+        nlp.update(examples)
+    numpy.testing.assert_array_equal(
+        before.numpy(), module.words.weight.detach().numpy()
+    )

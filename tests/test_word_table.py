@@ -40,16 +40,20 @@ def vectors_table() -> Vectors:
     return vectors
 
 
-@pytest.fixture(scope="module")
-def vectors_dir(tmp_path_factory) -> Path:
-    """A spaCy vectors directory, as `spacy init vectors` writes one."""
+def write_vectors_dir(path: Path) -> Path:
+    """Write `vectors_table` as a spaCy vectors directory at path, as `spacy
+    init vectors` writes one."""
     nlp = spacy.blank("en")
     for word in ROW_WORDS:
         nlp.vocab.strings.add(word)
     nlp.vocab.vectors = vectors_table()
-    path = tmp_path_factory.mktemp("vectors") / "vectors"
     nlp.to_disk(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def vectors_dir(tmp_path_factory) -> Path:
+    return write_vectors_dir(tmp_path_factory.mktemp("vectors") / "vectors")
 
 
 def entities(nlp: Language, texts=TEXTS) -> list:

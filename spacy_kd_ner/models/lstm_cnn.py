@@ -199,8 +199,7 @@ def init(
 ) -> None:
     """Size (and fill) the word table: a copy of the static vectors of the
     docs' vocab if it has some (`copy_word_vectors`), else `n_hash_rows`
-    hashed rows; a frozen word table (v3's freeze_words) raises ValueError
-    without static vectors."""
+    hashed rows. (The pipe's initialize may copy static vectors in after.)"""
     if not X:
         raise ValueError(
             "The LSTM-CNN encoder needs a sample of docs to initialize: it reads "
@@ -209,12 +208,6 @@ def init(
     vectors = X[0].vocab.vectors
     if isinstance(vectors, Vectors) and has_word_vectors(vectors):
         copy_word_vectors(model, vectors)
-    elif model.attrs.get("freeze_words", False):
-        raise ValueError(
-            "LSTMCNNEncoder.v3 freeze_words needs static vectors to start the "
-            "word table from, but the pipeline has none: set "
-            "[initialize] vectors, or freeze_words = false."
-        )
     else:
         _torch_module(model).words.resize(N_RESERVED_ROWS + model.attrs["n_hash_rows"])
         model.attrs.update(word_ids="hash", word_keys=None, word_rows=None)
@@ -292,6 +285,13 @@ def forward(
     features = featurize(model, docs)
     if not is_train:
         return _predict(model, docs, features), lambda dY: []
+    if model.attrs.get("freeze_words", False) and model.attrs["word_ids"] == "hash":
+        raise ValueError(
+            "LSTMCNNEncoder.v3 freeze_words needs static vectors to start the "
+            "word table from, but it was initialized without: set the kd_ner "
+            "component's vectors in [initialize.components], or freeze_words "
+            "= false."
+        )
     word_dropout = model.attrs.get("word_dropout", 0.0)
     if word_dropout > 0:
         features = drop_words(features, word_dropout)
