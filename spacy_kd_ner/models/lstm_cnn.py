@@ -187,7 +187,6 @@ def build_lstm_cnn_encoder_v3(
         n_hash_rows=n_hash_rows,
     )
     model.attrs["lowercase"] = lowercase
-    model.attrs["freeze_words"] = freeze_words
     _torch_module(model).freeze_words = freeze_words
     return model
 
@@ -285,7 +284,7 @@ def forward(
     features = featurize(model, docs)
     if not is_train:
         return _predict(model, docs, features), lambda dY: []
-    if model.attrs.get("freeze_words", False) and model.attrs["word_ids"] == "hash":
+    if _torch_module(model).freeze_words and model.attrs["word_ids"] == "hash":
         raise ValueError(
             "LSTMCNNEncoder.v3 freeze_words needs static vectors to start the "
             "word table from, but it was initialized without: set the kd_ner "
