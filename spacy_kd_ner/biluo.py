@@ -77,6 +77,14 @@ def _parse_tag(tag: str) -> Tuple[str, str]:
     return prefix, label
 
 
+def tag_label(tag: str) -> str:
+    """The entity type of a BILUO tag name: "PER" for "B-PER", "" for "O".
+
+    RAISES ValueError: A malformed tag name.
+    """
+    return _parse_tag(tag)[1]
+
+
 def tag_labels(tag_names: Sequence[str]) -> List[str]:
     """The entity types of BILUO tag names, in order of first appearance: the
     inverse of `biluo_tag_names`.

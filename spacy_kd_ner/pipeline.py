@@ -46,10 +46,11 @@ from .biluo import (
 from .doc_text import doc_preview
 from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
 from .models.crf_layer import get_potentials, inc_potential_grads
-from .models.lstm_cnn import copy_word_vectors
+from .models.lstm_cnn import copy_word_vectors, set_word_priors
 from .scores import get_teacher_scores, has_teacher_scores
 from .scores import install_extensions as install_score_extensions
 from .vectors import load_vectors_table
+from .word_priors import load_word_priors
 
 DEFAULT_CONFIG_STR = """
 [model]
@@ -482,11 +483,13 @@ class EntityTaggerPipe(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
         vectors: Optional[str] = None,
+        word_priors: Optional[str] = None,
     ) -> None:
         """Initialize the pipe for training: labels from `labels` (e.g. from
         `spacy init labels`) or from the examples' entities, then the model on
         a sample of examples, then (with `vectors`) the LSTM-CNN encoder's
         word table from static vectors that the pipeline does not hold.
+        With `word_priors`, the encoder (v4) reads a teacher's word priors.
 
         get_examples (Callable[[], Iterable[Example]]): The training examples.
         nlp (Optional[Language]): The pipeline; unused.
@@ -497,9 +500,14 @@ class EntityTaggerPipe(TrainablePipe):
             encoder's word table starts from them (`copy_word_vectors`), and
             the pipeline carries neither the table nor its strings. None: the
             encoder starts from the pipeline's own vectors, if any.
-        RAISES ValueError: No labels, no examples, or `vectors` for a model
-            without an LSTM-CNN encoder.
-        RAISES InputError: `vectors` names no pipeline, or one without vectors.
+        word_priors (Optional[str]): A file of `kd-ner word-priors`
+            (`word_priors.py`), for an encoder with prior_dim (it is copied
+            into the model); an encoder with prior_dim needs one.
+        RAISES ValueError: No labels, no examples, `vectors` or `word_priors`
+            for a model without an LSTM-CNN encoder, priors of a width other
+            than prior_dim, or an encoder with prior_dim and no priors.
+        RAISES InputError: `vectors` names no pipeline, or one without
+            vectors; `word_priors` names no word priors file.
         """
         validate_get_examples(get_examples, "EntityTaggerPipe.initialize")
         if labels is not None:
@@ -523,6 +531,15 @@ class EntityTaggerPipe(TrainablePipe):
         if not doc_sample:
             raise ValueError(f"'{self.name}' needs at least one example to initialize.")
         encoder = self.model.get_ref("encoder")
+        if word_priors is not None:
+            set_word_priors(encoder, load_word_priors(word_priors))
+        elif encoder.attrs.get("prior_dim", 0):
+            raise ValueError(
+                f"'{self.name}' reads word priors (its encoder's prior_dim is "
+                f"{encoder.attrs['prior_dim']}) but none were given: set "
+                f"[initialize.components.{self.name}] word_priors to a file of "
+                f"`python -m spacy kd-ner word-priors`."
+            )
         if encoder.has_dim("nO") is None:
             # thinc's chain hands the tag scores Y to every layer whose width
             # is unset, so an encoder whose width is inferred (a concatenate

@@ -24,6 +24,7 @@ COMMANDS = [
     "evaluate-annotations",
     "merge-annotations",
     "vectors",
+    "word-priors",
 ]
 
 

@@ -10,7 +10,7 @@ from spacy.util import fix_random_seed, registry
 from spacy.vectors import Vectors
 from test_word_table import vectors_table
 
-from spacy_kd_ner.models.lstm_cnn import drop_words
+from spacy_kd_ner.models.lstm_cnn import Features, drop_words
 from spacy_kd_ner.models.pytorch_lstm_cnn import UNKNOWN_WORD_ID
 
 ENCODER = {
@@ -28,13 +28,16 @@ def test_drop_words_rate_and_only_word_ids():
     word_ids = numpy.arange(10, 20010, dtype="int64")
     char_ids = numpy.ones((20000, 3), dtype="int64")
     lengths = numpy.array([20000])
+    priors = numpy.zeros((20000, 0), dtype="float32")
     fix_random_seed(0)
-    dropped, chars, lens = drop_words((word_ids, char_ids, lengths), 0.25)
+    dropped, chars, lens, _ = drop_words(
+        Features(word_ids, char_ids, lengths, priors), 0.25
+    )
     unknown = dropped == UNKNOWN_WORD_ID
     assert 0.23 < unknown.mean() < 0.27
     assert (dropped[~unknown] == word_ids[~unknown]).all()
     assert chars is char_ids and lens is lengths
-    kept, _, _ = drop_words((word_ids, char_ids, lengths), 0.0)
+    kept = drop_words(Features(word_ids, char_ids, lengths, priors), 0.0).word_ids
     assert (kept == word_ids).all()
 
 

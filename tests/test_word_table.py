@@ -64,8 +64,8 @@ def word_ids(nlp: Language, words) -> list:
     """The encoder's word ids for the words (in a vocab of their own, so that
     the pipeline's strings stay as they are)."""
     encoder = nlp.get_pipe("kd_ner").model.get_ref("encoder")
-    ids, _, _ = featurize(encoder, [Doc(spacy.blank("en").vocab, words=words)])
-    return ids.tolist()
+    features = featurize(encoder, [Doc(spacy.blank("en").vocab, words=words)])
+    return features.word_ids.tolist()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from . import (
     evaluate,  # noqa: F401
     merge,  # noqa: F401
     vectors,  # noqa: F401
+    word_priors,  # noqa: F401
 )
 from ._app import kd_app
 

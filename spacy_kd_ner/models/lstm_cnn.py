@@ -13,7 +13,7 @@ reaches the model through the characters.
 """
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Tuple, cast
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple, cast
 
 import numpy
 import torch
@@ -33,9 +33,25 @@ from thinc.shims import PyTorchShim
 from thinc.types import Floats2d
 
 from ..errors import KdNerError
+from ..word_priors import WordPriors
 from .pytorch_lstm_cnn import PAD_ID, UNKNOWN_WORD_ID, LSTMCNNEncoder
 
 N_RESERVED_ROWS = 2  # padding, unknown word
+
+
+class Features(NamedTuple):
+    """What the torch module reads of a batch of docs, flat over its tokens.
+
+    word_ids (numpy.ndarray): (n_tokens,) int64 rows of the word table.
+    char_ids (numpy.ndarray): (n_tokens, n_chars) int64 character rows.
+    lengths (numpy.ndarray): (batch,) int64 tokens per doc.
+    priors (numpy.ndarray): (n_tokens, prior_dim) float32 word priors.
+    """
+
+    word_ids: numpy.ndarray
+    char_ids: numpy.ndarray
+    lengths: numpy.ndarray
+    priors: numpy.ndarray
 
 
 class OutdatedStudentError(KdNerError, ValueError):
@@ -68,6 +84,35 @@ def build_lstm_cnn_encoder_v1(
     max_word_length (int): Characters beyond this are cut off.
     n_hash_rows (int): Word rows used without static vectors.
     """
+    return _build_encoder(
+        hidden_size=hidden_size,
+        depth=depth,
+        dropout=dropout,
+        word_dim=word_dim,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_kernel=char_kernel,
+        n_chars=n_chars,
+        max_word_length=max_word_length,
+        n_hash_rows=n_hash_rows,
+        prior_dim=0,
+    )
+
+
+def _build_encoder(
+    *,
+    hidden_size: int,
+    depth: int,
+    dropout: float,
+    word_dim: int,
+    char_dim: int,
+    char_filters: int,
+    char_kernel: int,
+    n_chars: int,
+    max_word_length: int,
+    n_hash_rows: int,
+    prior_dim: int,
+) -> Model[List[Doc], List[Floats2d]]:
     module = LSTMCNNEncoder(
         word_dim=word_dim,
         n_chars=n_chars,
@@ -77,6 +122,7 @@ def build_lstm_cnn_encoder_v1(
         hidden_size=hidden_size,
         depth=depth,
         dropout=dropout,
+        prior_dim=prior_dim,
     )
     wrapped = PyTorchWrapper_v2(
         module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
@@ -95,6 +141,10 @@ def build_lstm_cnn_encoder_v1(
             "n_chars": n_chars,
             "max_word_length": max_word_length,
             "n_hash_rows": n_hash_rows,
+            "prior_dim": prior_dim,
+            "prior_keys": None,
+            "prior_table": None,
+            "prior_labels": None,
         },
     )
 
@@ -121,10 +171,7 @@ def build_lstm_cnn_encoder_v2(
 
     word_dropout (float): The probability, in [0, 1). 0 is v1.
     """
-    if not 0 <= word_dropout < 1:
-        raise ValueError(
-            f"LSTMCNNEncoder.v2 word_dropout must be in [0, 1), got {word_dropout}."
-        )
+    _check_word_dropout(word_dropout, "v2")
     model = build_lstm_cnn_encoder_v1(
         hidden_size=hidden_size,
         depth=depth,
@@ -173,11 +220,14 @@ def build_lstm_cnn_encoder_v3(
     lowercase (bool): Read the characters of the lowercase form. False is v2.
     freeze_words (bool): Do not fine-tune the word table. False is v2.
     """
-    model = build_lstm_cnn_encoder_v2(
+    return build_lstm_cnn_encoder_v4(
+        prior_dim=0,
         hidden_size=hidden_size,
         depth=depth,
         dropout=dropout,
         word_dropout=word_dropout,
+        lowercase=lowercase,
+        freeze_words=freeze_words,
         word_dim=word_dim,
         char_dim=char_dim,
         char_filters=char_filters,
@@ -186,9 +236,65 @@ def build_lstm_cnn_encoder_v3(
         max_word_length=max_word_length,
         n_hash_rows=n_hash_rows,
     )
-    model.attrs["lowercase"] = lowercase
+
+
+@registry.architectures("spacy-kd-ner.LSTMCNNEncoder.v4")
+def build_lstm_cnn_encoder_v4(
+    *,
+    prior_dim: int = 0,
+    hidden_size: int = 100,
+    depth: int = 2,
+    dropout: float = 0.5,
+    word_dropout: float = 0.0,
+    lowercase: bool = False,
+    freeze_words: bool = False,
+    word_dim: int = 50,
+    char_dim: int = 16,
+    char_filters: int = 128,
+    char_kernel: int = 3,
+    n_chars: int = 512,
+    max_word_length: int = 20,
+    n_hash_rows: int = 20000,
+) -> Model[List[Doc], List[Floats2d]]:
+    """The LSTM-CNN encoder of v3 that also reads a teacher's word priors
+    (`word_priors.py`): per token, the teacher's probability of each entity
+    type for its lowercase form on its own, zeros for words it was not asked
+    about. They are inputs of the BiLSTM beside the word and char features,
+    never trained, so a name that training never shows still brings what the
+    teacher knows of it. The priors come at initialization
+    (``[initialize.components.kd_ner] word_priors``) and are saved with the
+    model.
+
+    prior_dim (int): Columns of the priors (the teacher's entity types); 0
+        is v3.
+    """
+    if prior_dim < 0:
+        raise ValueError(f"LSTMCNNEncoder.v4 prior_dim must be >= 0, got {prior_dim}.")
+    _check_word_dropout(word_dropout, "v4")
+    model = _build_encoder(
+        hidden_size=hidden_size,
+        depth=depth,
+        dropout=dropout,
+        word_dim=word_dim,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_kernel=char_kernel,
+        n_chars=n_chars,
+        max_word_length=max_word_length,
+        n_hash_rows=n_hash_rows,
+        prior_dim=prior_dim,
+    )
+    model.attrs.update(word_dropout=word_dropout, lowercase=lowercase)
     _torch_module(model).freeze_words = freeze_words
     return model
+
+
+def _check_word_dropout(word_dropout: float, version: str) -> None:
+    if not 0 <= word_dropout < 1:
+        raise ValueError(
+            f"LSTMCNNEncoder.{version} word_dropout must be in [0, 1), got "
+            f"{word_dropout}."
+        )
 
 
 def init(
@@ -278,6 +384,43 @@ def copy_word_vectors(
     )
 
 
+def set_word_priors(
+    model: Model[List[Doc], List[Floats2d]], priors: WordPriors
+) -> None:
+    """Give the encoder a teacher's word priors (`word_priors.py`): they are
+    copied into the model (and saved with it), and featurization looks each
+    token's lowercase form up in them.
+
+    model (Model[List[Doc], List[Floats2d]]): An LSTM-CNN encoder (v4).
+    priors (WordPriors): The priors, with as many columns as its prior_dim.
+    RAISES ValueError: Not an LSTM-CNN encoder, one without prior_dim, or
+        priors of another width.
+    """
+    if model.name != "lstm_cnn":
+        raise ValueError(
+            f"Word priors are read by the LSTM-CNN encoder only, not by the "
+            f"model {model.name!r}."
+        )
+    prior_dim = model.attrs.get("prior_dim", 0)
+    n_columns = len(priors.labels)
+    if prior_dim != n_columns:
+        fix = (
+            f"set prior_dim = {n_columns}"
+            if prior_dim
+            else f"use spacy-kd-ner.LSTMCNNEncoder.v4 with prior_dim = {n_columns}"
+        )
+        raise ValueError(
+            f"The word priors have {n_columns} columns ({', '.join(priors.labels)}) "
+            f"but the LSTM-CNN encoder's prior_dim is {prior_dim}: {fix} in the "
+            f"encoder's config."
+        )
+    model.attrs.update(
+        prior_keys=priors.keys.astype("uint64"),
+        prior_table=priors.priors.astype("float16"),
+        prior_labels=list(priors.labels),
+    )
+
+
 def forward(
     model: Model[List[Doc], List[Floats2d]], docs: List[Doc], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
@@ -315,7 +458,7 @@ def _onednn_disabled() -> Iterator[None]:
         torch.backends.mkldnn.enabled = enabled  # type: ignore[assignment]
 
 
-def _predict(model: Model, docs: List[Doc], features: Tuple) -> List[Floats2d]:
+def _predict(model: Model, docs: List[Doc], features: Features) -> List[Floats2d]:
     """The encoder's outputs for inference, one array per doc.
 
     The PyTorchShim's per-call eval()/train() round trip is skipped: the
@@ -334,13 +477,11 @@ def _predict(model: Model, docs: List[Doc], features: Tuple) -> List[Floats2d]:
     return Y
 
 
-def featurize(
-    model: Model, docs: List[Doc]
-) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    """Word ids (n_tokens,), char ids (n_tokens, n_chars) and lengths (batch,)
-    for the tokens of a batch of docs, flat, where n_chars is the longest
-    word of the batch up to max_word_length. Vectorised over the batch: this
-    runs on every call, and at batch size 1 its cost is what users see."""
+def featurize(model: Model, docs: List[Doc]) -> Features:
+    """The `Features` of the tokens of a batch of docs, flat, where n_chars is
+    the longest word of the batch up to max_word_length. Vectorised over the
+    batch: this runs on every call, and at batch size 1 its cost is what
+    users see."""
     scheme = model.attrs["word_ids"]
     if scheme is None:
         raise ValueError(
@@ -354,26 +495,39 @@ def featurize(
             "version keeps a word table of its own and cannot use it. Retrain the "
             "student (spacy train) with this version."
         )
+    prior_dim = model.attrs.get("prior_dim", 0)
+    if prior_dim and model.attrs["prior_keys"] is None:
+        raise ValueError(
+            "The LSTM-CNN encoder reads word priors (prior_dim = "
+            f"{prior_dim}) but has none: set [initialize.components.kd_ner] "
+            "word_priors to a file of `kd-ner word-priors`."
+        )
     lengths = numpy.array([len(doc) for doc in docs], dtype="int64")
     if model.attrs.get("lowercase", False):
         texts = [token.lower_ for doc in docs for token in doc]
     else:
         texts = [token.text for doc in docs for token in doc]
-    word_ids = _word_ids(model, docs, scheme)
+    keys = _lower_keys(docs)
+    word_ids = _word_ids(model, keys, scheme)
     codes = _char_codes(texts, model.attrs["max_word_length"])
     n_chars = model.attrs["n_chars"]
     char_ids = numpy.where(codes > 0, codes % (n_chars - 1) + 1, PAD_ID)
-    return word_ids, char_ids, lengths
+    if prior_dim:
+        priors = _priors(model.attrs["prior_keys"], model.attrs["prior_table"], keys)
+    else:
+        priors = numpy.zeros((len(keys), 0), dtype="float32")
+    return Features(word_ids, char_ids, lengths, priors)
 
 
-def drop_words(
-    features: Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray], rate: float
-) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    """The features with each word id replaced by the unknown word's with
-    probability `rate` (numpy's global generator, which spaCy seeds)."""
-    word_ids, char_ids, lengths = features
-    drop = numpy.random.random(word_ids.shape) < rate
-    return numpy.where(drop, UNKNOWN_WORD_ID, word_ids), char_ids, lengths
+def drop_words(features: Features, rate: float) -> Features:
+    """The features with each word replaced by the unknown word (its word id
+    and its priors) with probability `rate` (numpy's global generator, which
+    spaCy seeds)."""
+    drop = numpy.random.random(features.word_ids.shape) < rate
+    return features._replace(
+        word_ids=numpy.where(drop, UNKNOWN_WORD_ID, features.word_ids),
+        priors=numpy.where(drop[:, None], 0.0, features.priors).astype("float32"),
+    )
 
 
 def _char_codes(texts: List[str], max_chars: int) -> numpy.ndarray:
@@ -386,19 +540,42 @@ def _char_codes(texts: List[str], max_chars: int) -> numpy.ndarray:
     return array.view(numpy.uint32).reshape(len(texts), -1).astype("int64")
 
 
-def _word_ids(model: Model, docs: List[Doc], scheme: str) -> numpy.ndarray:
+def _lower_keys(docs: List[Doc]) -> numpy.ndarray:
+    """The hashes of the tokens' lowercase forms, (n_tokens,) uint64."""
     arrays = [doc.to_array([LOWER]).reshape(-1) for doc in docs if len(doc)]
     if not arrays:
-        return numpy.zeros((0,), dtype="int64")
-    keys = numpy.concatenate(arrays).astype("uint64")
+        return numpy.zeros((0,), dtype="uint64")
+    return numpy.concatenate(arrays).astype("uint64")
+
+
+def _lookup(
+    table_keys: numpy.ndarray, keys: numpy.ndarray
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Where each key is in a sorted key array, and whether it is there at
+    all (where it is not, the position is meaningless)."""
+    if not len(table_keys):
+        return numpy.zeros(len(keys), dtype="int64"), numpy.zeros(len(keys), dtype=bool)
+    at = numpy.searchsorted(table_keys, keys)
+    at[at == len(table_keys)] = 0
+    return at, table_keys[at] == keys
+
+
+def _word_ids(model: Model, keys: numpy.ndarray, scheme: str) -> numpy.ndarray:
     if scheme == "table":
-        table_keys = model.attrs["word_keys"]
-        at = numpy.searchsorted(table_keys, keys)
-        at[at == len(table_keys)] = 0
-        found = table_keys[at] == keys
+        at, found = _lookup(model.attrs["word_keys"], keys)
         rows = model.attrs["word_rows"][at]
         return numpy.where(found, rows, UNKNOWN_WORD_ID).astype("int64")
     return (keys % model.attrs["n_hash_rows"]).astype("int64") + N_RESERVED_ROWS
+
+
+def _priors(
+    prior_keys: numpy.ndarray, prior_table: numpy.ndarray, keys: numpy.ndarray
+) -> numpy.ndarray:
+    """The priors' rows of the keys, zeros for keys without one, float32."""
+    at, found = _lookup(prior_keys, keys)
+    priors = numpy.zeros((len(keys), prior_table.shape[1]), dtype="float32")
+    priors[found] = prior_table[at[found]]
+    return priors
 
 
 def _torch_module(model: Model) -> LSTMCNNEncoder:
@@ -406,14 +583,15 @@ def _torch_module(model: Model) -> LSTMCNNEncoder:
 
 
 def _convert_inputs(
-    model: Model, X: Tuple[List[Doc], Tuple], is_train: bool
+    model: Model, X: Tuple[List[Doc], Features], is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
-    _docs, (word_ids, char_ids, lengths) = X
+    _docs, features = X
     device = cast(PyTorchShim, model.shims[0]).device
     args = (
-        torch.from_numpy(word_ids).to(device),
-        torch.from_numpy(char_ids).to(device),
-        torch.from_numpy(lengths),
+        torch.from_numpy(features.word_ids).to(device),
+        torch.from_numpy(features.char_ids).to(device),
+        torch.from_numpy(features.lengths),
+        torch.from_numpy(features.priors).to(device),
     )
     return ArgsKwargs(args=args, kwargs={}), lambda dX: []
 
@@ -439,10 +617,14 @@ def _convert_outputs(
 __all__ = [
     "build_lstm_cnn_encoder_v1",
     "build_lstm_cnn_encoder_v2",
+    "build_lstm_cnn_encoder_v3",
+    "build_lstm_cnn_encoder_v4",
     "copy_word_vectors",
     "drop_words",
+    "Features",
     "has_word_vectors",
     "OutdatedStudentError",
     "featurize",
     "PAD_ID",
+    "set_word_priors",
 ]

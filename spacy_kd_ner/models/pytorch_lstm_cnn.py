@@ -81,9 +81,11 @@ class LSTMCNNEncoder(nn.Module):
     The tokens of a batch come flat, doc after doc, so that nothing is
     computed for padding but the BiLSTM's packed sequences: word_ids (n_tokens,)
     long; char_ids (n_tokens, max_chars) long; lengths (batch,) long, the
-    tokens per doc, on the CPU. Returns (n_tokens, 2 * hidden_size).
-    With freeze_words, no gradient reaches the word table: it stays as it
-    was started (from static vectors) while the rest learns.
+    tokens per doc, on the CPU; priors (n_tokens, prior_dim) float, the
+    teacher's word priors (`word_priors.py`), inputs of the BiLSTM beside the
+    word and char features (none with prior_dim 0). Returns (n_tokens,
+    2 * hidden_size). With freeze_words, no gradient reaches the word table:
+    it stays as it was started (from static vectors) while the rest learns.
     """
 
     def __init__(
@@ -98,14 +100,16 @@ class LSTMCNNEncoder(nn.Module):
         depth: int,
         dropout: float,
         freeze_words: bool = False,
+        prior_dim: int = 0,
     ):
         super().__init__()
         self.freeze_words = freeze_words
+        self.prior_dim = prior_dim
         self.words = ResizableEmbedding(2, word_dim, padding_idx=PAD_ID)
         self.chars = CharCNN(n_chars, char_dim, char_filters, char_kernel)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
-            word_dim + char_filters,
+            word_dim + char_filters + prior_dim,
             hidden_size,
             num_layers=depth,
             bidirectional=True,
@@ -113,18 +117,28 @@ class LSTMCNNEncoder(nn.Module):
             dropout=dropout if depth > 1 else 0.0,
         )
 
-    def embed(self, word_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
-        """The BiLSTM's inputs: word embeddings and char-CNN features,
-        (n_tokens, word_dim + char_filters), before dropout."""
+    def embed(
+        self, word_ids: torch.Tensor, char_ids: torch.Tensor, priors: torch.Tensor
+    ) -> torch.Tensor:
+        """The BiLSTM's inputs: word embeddings, char-CNN features and word
+        priors, (n_tokens, word_dim + char_filters + prior_dim), before
+        dropout."""
         words = self.words(word_ids)
         if self.freeze_words:
             words = words.detach()
-        return torch.cat([words, self.chars(char_ids)], dim=-1)
+        parts = [words, self.chars(char_ids)]
+        if self.prior_dim:
+            parts.append(priors.to(words.dtype))
+        return torch.cat(parts, dim=-1)
 
     def forward(
-        self, word_ids: torch.Tensor, char_ids: torch.Tensor, lengths: torch.Tensor
+        self,
+        word_ids: torch.Tensor,
+        char_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        priors: torch.Tensor,
     ) -> torch.Tensor:
-        X = self.dropout(self.embed(word_ids, char_ids))
+        X = self.dropout(self.embed(word_ids, char_ids, priors))
         sizes = [int(n) for n in lengths if n > 0]
         if len(sizes) <= 1:
             H, _ = self.lstm(X.unsqueeze(0))
