@@ -8,6 +8,8 @@ and spacy-ner of a split (SIZE-SEED) and `wnut16-split`:
     corpus/ood/swapped-<split>/*.spacy              swap (after annotate tweets)
     corpus/annotated-ood/<pool>/<split>/            annotate (the pool only)
     training/student-kd-pl-<pool>-<split>-s<n>/     students
+    corpus/priors/<split>.npz                        priors (the teacher's word priors)
+    training/student-kd-pl-<pool>-priors-<split>-s<n>/  students --word-priors
     <output>/<model>.json                           evaluate, on the tweets
 
 The pools (`POOLS`) are the unlabeled text of kd-pl students that differ
@@ -35,8 +37,10 @@ from commands import gpu_option, kd_ner, run, seed_option, size_option, split_li
 from perturb import entity_bank, perturb_docs, swap_entities
 from spacy_kd_ner.annotated_corpus import AnnotateError, read_annotated
 from spacy_kd_ner.doc_text import unannotated_copy
+from spacy_kd_ner.errors import InputError
 from spacy_kd_ner.scores import TeacherScoresError
 from spacy_kd_ner.teacher_eval import pseudo_label_doc
+from spacy_kd_ner.word_priors import load_word_priors
 from train import run_name, train_students
 
 # Pool name -> what it holds.
@@ -51,6 +55,8 @@ POOLS: Dict[str, str] = {
 # Pools made per split, from the split's teacher: <pools>/<pool>-<split>.
 SPLIT_POOLS = {"swapped"}
 CONLL_POOL, TWEETS = "conll.spacy", "tweets.spacy"
+# `students`' name of the split's own annotated CoNLL pool (`all`'s).
+CONLL = "conll"
 PERTURBED, SWAPPED = "perturbed.spacy", "swapped.spacy"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -216,10 +222,61 @@ def annotate(
 
 
 @app.command()
+def priors(
+    size: int = size_option(),
+    seed: int = seed_option(),
+    glove_words: int = typer.Option(100000, help="The most frequent GloVe words"),
+    output: Path = typer.Option(Path("corpus/priors"), help="<output>/<split>.npz"),
+    results: Path = typer.Option(Path("results/ood"), help="priors/<split>.json"),
+    gpu_id: int = gpu_option(),
+) -> None:
+    """The split's teacher's word priors (`kd-ner word-priors`), for students
+    with `--word-priors`."""
+    split = f"{size}-{seed}"
+    run(
+        kd_ner(
+            "word-priors",
+            str(Path("training") / f"teacher-{split}" / "model-best"),
+            str(output / f"{split}.npz"),
+            "--glove-words",
+            str(glove_words),
+            "--stats",
+            str(results / "priors" / f"{split}.json"),
+            "--gpu-id",
+            str(gpu_id),
+        )  # fmt: skip
+    )
+
+
+def prior_overrides(path: Path) -> List[str]:
+    """The config overrides of a student that reads the word priors of a
+    file: the v4 encoder, its prior_dim, the file."""
+    try:
+        n_columns = len(load_word_priors(path).labels)
+    except InputError as err:
+        msg.fail(str(err), exits=1)
+    encoder = "--components.kd_ner.model.encoder"
+    return [
+        f"{encoder}.@architectures", "spacy-kd-ner.LSTMCNNEncoder.v4",
+        f"{encoder}.prior_dim", str(n_columns), "--paths.word_priors", str(path),
+    ]  # fmt: skip
+
+
+@app.command()
 def students(
     size: int = size_option(),
     seed: int = seed_option(),
-    names: str = pools_option(),
+    names: str = typer.Option(
+        ",".join(POOLS),
+        "--pools",
+        help=f"Comma-separated: {','.join(POOLS)}, or {CONLL} (the split's own "
+        "annotated CoNLL pool, with --word-priors)",
+    ),
+    word_priors: Optional[Path] = typer.Option(
+        None,
+        help="Students that read these word priors (`priors`): named "
+        "student-kd-pl-<pool>-priors-...",
+    ),
     vectors: Path = typer.Option(..., help="The students' static vectors"),
     max_steps: int = typer.Option(6000, help="Training steps"),
     system_seed: int = typer.Option(0, help="system.seed of the students"),
@@ -232,15 +289,31 @@ def students(
     """Train a kd-pl student on each pool (the split's labeled annotations,
     as `all`'s kd-pl) and score it on CoNLL test."""
     split = f"{size}-{seed}"
+    suffix = "" if word_priors is None else "-priors"
+    extra = [] if word_priors is None else prior_overrides(word_priors)
+    pool_names = split_list(names)
+    if CONLL in pool_names and word_priors is None:
+        msg.fail(f"The {CONLL} pool's kd-pl student is `all`'s: use it with "
+                 "--word-priors.", exits=1)  # fmt: skip
+    others = [name for name in pool_names if name != CONLL]
+    if others:
+        check_pools(",".join(others))
     names_by_pool = {
-        pool: run_name("student-kd-pl", size, seed, pool, system_seed)
-        for pool in check_pools(names)
+        pool: run_name("student-kd-pl", size, seed, pool + suffix, system_seed)
+        for pool in pool_names
+    }
+    annotated_split = Path("corpus") / "annotated" / split
+    pool_paths = {
+        name: annotated_split / "unlabeled"
+        if pool == CONLL
+        else annotated / pool / split
+        for pool, name in names_by_pool.items()
     }
     train_students(
         {name: "kd-pl" for name in names_by_pool.values()},
         labeled=Path("corpus") / "splits" / f"labeled-{split}.spacy",
-        annotated=Path("corpus") / "annotated" / split,
-        pools={name: annotated / pool / split for pool, name in names_by_pool.items()},
+        annotated=annotated_split,
+        pools=pool_paths,
         dev=Path("corpus") / "dev.spacy",
         vectors=vectors,
         max_steps=max_steps,
@@ -250,6 +323,7 @@ def students(
         test=test,
         results=results,
         jobs=jobs,
+        extra=extra,
     )
 
 

@@ -24,7 +24,7 @@ took (wall time, per step).
 
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import srsly
 import typer
@@ -76,11 +76,13 @@ def student_command(
     system_seed: int,
     gpu_id: int,
     pool: Optional[Path] = None,
+    extra: Sequence[str] = (),
 ) -> List[str]:
     """The `spacy train` command line of one student variant.
 
     pool (Optional[Path]): The annotated unlabeled corpus of the variants
         that read one; by default `<annotated>/unlabeled`.
+    extra (Sequence[str]): More config overrides, appended.
     RETURNS (List[str]): The argv, starting with the Python executable.
     """
     spec = VARIANTS[variant]
@@ -97,7 +99,7 @@ def student_command(
         f"{loss}.beta", str(spec["beta"]), f"{loss}.gamma", str(spec["gamma"]),
         f"{loss}.pseudo_labels", str(spec["pl"]).lower(),
         "--training.max_steps", str(max_steps), "--training.eval_frequency", "500",
-        "--system.seed", str(system_seed), "--gpu-id", str(gpu_id),
+        "--system.seed", str(system_seed), "--gpu-id", str(gpu_id), *extra,
     ]  # fmt: skip
 
 
@@ -252,6 +254,7 @@ def train_students(
     results: Path,
     jobs: int,
     pools: Optional[Mapping[str, Path]] = None,
+    extra: Sequence[str] = (),
 ) -> None:
     """Train students side by side (`jobs` at a time), each into
     `<training>/<name>`, score each on `test` (if given) into
@@ -261,6 +264,7 @@ def train_students(
     variants (Dict[str, str]): Model name to variant (`VARIANTS`).
     pools (Optional[Mapping[str, Path]]): Model name to its annotated
         unlabeled corpus, where not `<annotated>/unlabeled`.
+    extra (Sequence[str]): Config overrides of every student's command.
     """
     sequences = {}
     for name, variant in variants.items():
@@ -277,6 +281,7 @@ def train_students(
                 system_seed=system_seed,
                 gpu_id=gpu_id,
                 pool=(pools or {}).get(name),
+                extra=extra,
             ),
             output,
             test,

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import commands as scripts_commands
 import ood
 import train
+from spacy_kd_ner.word_priors import WordPriors, save_word_priors
 
 
 @pytest.fixture
@@ -141,6 +142,53 @@ def test_students_read_the_splits_labeled_annotations_and_their_pool(ran):
     scored = [c for c in ran if c[3:5] == ["kd-ner", "evaluate"]]
     assert [c[6] for c in scored] == ["corpus/test.spacy"] * 2
     assert option(scored[0], "--output") == "r/student-kd-pl-tweets-750-1-s0.json"
+
+
+def test_priors_runs_word_priors_with_the_splits_teacher(ran):
+    invoke("priors", "--size", "750", "--seed", "3", "--glove-words", "500")
+    assert ran[0][3:7] == [
+        "kd-ner", "word-priors", "training/teacher-750-3/model-best",
+        "corpus/priors/750-3.npz",
+    ]  # fmt: skip
+    assert option(ran[0], "--glove-words") == "500"
+    assert option(ran[0], "--stats") == "results/ood/priors/750-3.json"
+
+
+def test_students_with_word_priors_read_them_with_the_v4_encoder(ran, tmp_path):
+    priors = WordPriors(
+        keys=numpy.array([1, 2], dtype="uint64"),
+        priors=numpy.zeros((2, 3), dtype="float16"),
+        labels=["LOC", "ORG", "PER"],
+    )
+    save_word_priors(priors, tmp_path / "p.npz")
+    invoke(
+        "students", "--size", "750", "--seed", "3", "--pools", "conll,tweets",
+        "--word-priors", "p.npz", "--vectors", "v", "--max-steps", "10",
+        "--jobs", "1", "--results", "r",
+    )  # fmt: skip
+    trainings = [c for c in ran if c[3] == "train"]
+    assert [option(c, "--output") for c in trainings] == [
+        "training/student-kd-pl-conll-priors-750-3-s0",
+        "training/student-kd-pl-tweets-priors-750-3-s0",
+    ]
+    assert [option(c, "--paths.unlabeled") for c in trainings] == [
+        "corpus/annotated/750-3/unlabeled",
+        "corpus/annotated-ood/tweets/750-3",
+    ]
+    encoder = "--components.kd_ner.model.encoder"
+    for command in trainings:
+        assert option(command, f"{encoder}.@architectures").endswith(".v4")
+        assert option(command, f"{encoder}.prior_dim") == "3"
+        assert option(command, "--paths.word_priors") == "p.npz"
+
+
+def test_students_conll_pool_needs_word_priors_and_priors_a_file(ran):
+    args = ["students", "--size", "750", "--seed", "3", "--vectors", "v"]
+    output = " ".join(invoke(*args, "--pools", "conll", code=1).split())
+    assert "use it with --word-priors" in output and not ran
+    output = invoke(*args, "--pools", "tweets", "--word-priors", "none.npz", code=1)
+    assert "Word priors file not found: none.npz" in " ".join(output.split())
+    assert not ran
 
 
 def test_evaluate_scores_each_model_on_the_test_tweets(ran):
