@@ -333,7 +333,8 @@ def evaluate(
     seed: int = seed_option(),
     models: str = typer.Option(
         "teacher,spacy-ner,student-baseline,student-kd-pl,"
-        + ",".join(f"student-kd-pl-{pool}" for pool in POOLS),
+        + ",".join(f"student-kd-pl-{pool}" for pool in POOLS)
+        + ",student-kd-pl-conll-priors,student-kd-pl-tweets-priors",
         help="Comma-separated model names without the split",
     ),
     system_seed: int = typer.Option(0, help="system.seed of the students"),

@@ -58,6 +58,8 @@ MODELS: Dict[str, str] = {
     "student-kd-pl-tweets-frozen": "kd-pl, CoNLL pool + tweets, frozen word table",
     "student-kd-pl-tweets-only": "kd-pl, tweets instead of the pool",
     "student-kd-pl-swapped": "kd-pl, CoNLL pool + tweets + entity-swapped tweets",
+    "student-kd-pl-conll-priors": "kd-pl, CoNLL pool, teacher's word priors",
+    "student-kd-pl-tweets-priors": "kd-pl, CoNLL pool + tweets, teacher's word priors",
 }
 TEACHER, BASELINE, REFERENCE = "teacher", "student-baseline", "student-kd-pl"
 DISTILLED = [name for name in MODELS if name.startswith("student-kd-pl")]
