@@ -46,7 +46,7 @@ from .biluo import (
 from .doc_text import doc_preview
 from .loss import MISSING, DistillationLoss, TaggerGrads, TaggerScores, TagTargets
 from .models.crf_layer import get_potentials, inc_potential_grads
-from .models.lstm_cnn import copy_word_vectors, set_word_priors
+from .models.lstm_cnn import copy_word_vectors, encoder_prior_dim, set_word_priors
 from .scores import get_teacher_scores, has_teacher_scores
 from .scores import install_extensions as install_score_extensions
 from .vectors import load_vectors_table
@@ -533,10 +533,10 @@ class EntityTaggerPipe(TrainablePipe):
         encoder = self.model.get_ref("encoder")
         if word_priors is not None:
             set_word_priors(encoder, load_word_priors(word_priors))
-        elif encoder.attrs.get("prior_dim", 0):
+        elif encoder_prior_dim(encoder):
             raise ValueError(
                 f"'{self.name}' reads word priors (its encoder's prior_dim is "
-                f"{encoder.attrs['prior_dim']}) but none were given: set "
+                f"{encoder_prior_dim(encoder)}) but none were given: set "
                 f"[initialize.components.{self.name}] word_priors to a file of "
                 f"`python -m spacy kd-ner word-priors`."
             )

@@ -141,7 +141,6 @@ def _build_encoder(
             "n_chars": n_chars,
             "max_word_length": max_word_length,
             "n_hash_rows": n_hash_rows,
-            "prior_dim": prior_dim,
             "prior_keys": None,
             "prior_table": None,
             "prior_labels": None,
@@ -401,7 +400,7 @@ def set_word_priors(
             f"Word priors are read by the LSTM-CNN encoder only, not by the "
             f"model {model.name!r}."
         )
-    prior_dim = model.attrs.get("prior_dim", 0)
+    prior_dim = encoder_prior_dim(model)
     n_columns = len(priors.labels)
     if prior_dim != n_columns:
         fix = (
@@ -419,6 +418,16 @@ def set_word_priors(
         prior_table=priors.priors.astype("float16"),
         prior_labels=list(priors.labels),
     )
+
+
+def encoder_prior_dim(model: Model) -> int:
+    """The columns of word priors an encoder reads: its torch module's
+    prior_dim for an LSTM-CNN encoder, 0 for any other model.
+
+    model (Model): An encoder.
+    RETURNS (int): The width of the priors it needs; 0 reads none.
+    """
+    return _torch_module(model).prior_dim if model.name == "lstm_cnn" else 0
 
 
 def forward(
@@ -495,7 +504,7 @@ def featurize(model: Model, docs: List[Doc]) -> Features:
             "version keeps a word table of its own and cannot use it. Retrain the "
             "student (spacy train) with this version."
         )
-    prior_dim = model.attrs.get("prior_dim", 0)
+    prior_dim = _torch_module(model).prior_dim
     if prior_dim and model.attrs["prior_keys"] is None:
         raise ValueError(
             "The LSTM-CNN encoder reads word priors (prior_dim = "
