@@ -11,9 +11,9 @@ This renders them as Markdown tables: test micro P/R/F1 and F1 per type
 (with the gold count of each type), dev scores of the best models
 (``train/<model>.json``), agreement, words/s (``speed.json``,
 `report.py`'s speed table), and a line naming the files, commits and dates
-(`report.py`'s `render_sources`). With --readme, the test and agreement
-tables replace the lines between ``<!-- NAME:start -->`` and
-``<!-- NAME:end -->`` of the README.
+(`report.py`'s `render_sources`). With --readme, the micro test scores
+and the agreement table replace the lines between ``<!-- NAME:start -->``
+and ``<!-- NAME:end -->`` of the README.
 """
 
 from pathlib import Path
@@ -64,9 +64,12 @@ def read_results(results_dir: Path) -> Dict[str, Dict[str, Any]]:
     return found
 
 
-def render_test_table(results: Mapping[str, Mapping[str, Any]]) -> Optional[str]:
-    """Test F1 per type (rows; most frequent gold type first) and micro
-    P/R/F1 per model (columns); None without test scores."""
+def render_test_table(
+    results: Mapping[str, Mapping[str, Any]], per_type: bool = True
+) -> Optional[str]:
+    """Test micro P/R/F1 and, with `per_type`, F1 per type (rows; most
+    frequent gold type first) per model (columns); None without test
+    scores."""
     models = [name for name in MODELS if name in results]
     if not models:
         return None
@@ -80,7 +83,8 @@ def render_test_table(results: Mapping[str, Mapping[str, Any]]) -> Optional[str]
         cells = [pct(results[name]["micro"][key]) for name in models]
         gold = f"{results[models[0]]['micro']['support']:,}"
         rows.append([f"**{title}**", gold, *cells])
-    for label in sorted(support, key=lambda lab: (-support[lab], lab)):
+    labels = sorted(support, key=lambda lab: (-support[lab], lab)) if per_type else []
+    for label in labels:
         cells = [
             pct(results[name]["per_type"].get(label, {}).get("f")) for name in models
         ]
@@ -136,15 +140,15 @@ def render(results_dir: Path, base: Path, full: bool = True) -> str:
 
     results_dir (Path): The run's results directory.
     base (Path): The directory of the document that links the files.
-    full (bool): Also the dev scores and the speed table; False: test and
-        agreement only (a README's block).
+    full (bool): Also F1 per type, the dev scores and the speed table;
+        False: test micro scores and agreement only (a README's block).
     RETURNS (str): The Markdown.
     """
     results = read_results(results_dir)
     parts = [
         table
         for table in (
-            render_test_table(results),
+            render_test_table(results, per_type=full),
             render_dev_table(results_dir) if full else None,
             render_agreement_table(results),
         )
@@ -181,8 +185,8 @@ def distill_report_cli(
     """
     Render a distill run's results (test F1 per type of teacher, spaCy ner,
     baseline and kd-pl; the student's agreement with its teacher) as
-    Markdown (with the dev scores and speed); with --readme the test and
-    agreement tables also go between the README's block markers.
+    Markdown (with the dev scores and speed); with --readme the micro test
+    scores and the agreement also go between the README's block markers.
     """
     try:
         write_markdown(

@@ -72,3 +72,10 @@ def test_render_dev_scores_without_a_test_set(tmp_path):
     lines = render(tmp_path, tmp_path).splitlines()
     assert "| kd-pl | 50.00 | 25.00 | 33.33 |" in lines
     assert not any(line.startswith("|  | gold") for line in lines)  # no test
+
+
+def test_readme_block_has_micro_scores_only(tmp_path):
+    srsly.write_json(tmp_path / "teacher.json", metrics(0.5, {"person": 5}))
+    lines = render(tmp_path, tmp_path, full=False).splitlines()
+    assert "| **micro F1** | 5 | 50.00 |" in lines
+    assert not any("person F1" in line for line in lines)
